@@ -1,0 +1,3 @@
+from fusecpath.cli import main
+
+main()

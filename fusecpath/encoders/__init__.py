@@ -1,0 +1,1 @@
+"""Runtime side of the zoo: preprocessing, weight resolution and the built-in CPU encoders."""
