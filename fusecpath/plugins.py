@@ -2,8 +2,10 @@
 
 - Built-ins (``DEFAULT_PLUGINS``) are ordinary plugins, registered first.
 - ``FUSECPATH_LOAD_PLUGINS=a,b`` loads only those distributions ("" loads none beyond the built-ins).
-- A broken plugin (import error, hook error, a model name another plugin holds) is skipped with one
-  warning naming the distribution and how to remove it; ``FUSECPATH_STRICT_PLUGINS=1`` raises instead.
+- A broken plugin (import error, hook error, a model name another plugin holds) is skipped whole with
+  one warning naming the distribution and how to remove it; ``FUSECPATH_STRICT_PLUGINS=1`` raises instead.
+  Plugins load in a fixed order (built-ins, then distributions by entry-point name), so when two claim
+  one name the later one is skipped, and the message names both.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ class PluginInfo:
 
 _loaded = False
 _dists: dict[str, tuple[str, str | None]] = {}  # plugin name -> (distribution, version)
-_cache: tuple[tuple[str, ...], Registry, list[PluginInfo]] | None = None
+_cache: tuple[tuple, Registry, list[PluginInfo]] | None = None
 
 
 def _strict() -> bool:
@@ -151,7 +153,7 @@ def _first_clash(registry: Registry, specs: list[EncoderSpec], dist: str) -> str
 def _state() -> tuple[Registry, list[PluginInfo]]:
     global _cache
     load_plugins()
-    key = tuple(name for name, _ in pm.list_name_plugin())
+    key = (_strict(), *((name, id(plugin)) for name, plugin in pm.list_name_plugin()))
     if _cache is None or _cache[0] != key:
         registry, infos = _collect()
         _cache = (key, registry, infos)

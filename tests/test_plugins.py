@@ -1,0 +1,195 @@
+"""The plugin system: entry-point discovery, isolation of broken plugins, strict mode, selection.
+
+Broken plugins are real distributions: a module plus a ``*.dist-info`` with an entry point, put on
+PYTHONPATH of a fresh ``fusecpath`` process, so discovery runs exactly as for an installed package.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import fusecpath
+from fusecpath.errors import UnknownModelError
+from fusecpath.plugins import get_plugins, get_registry, pm
+
+SPEC = """
+import fusecpath
+
+def spec(name, **kw):
+    return fusecpath.EncoderSpec(name=name, level="patch", embed_dim=8, loader="{module}:build", **kw)
+"""
+
+
+def make_dist(site: Path, dist: str, body: str) -> None:
+    """Write an installed distribution ``dist`` whose module is ``body`` and whose entry point is it."""
+    module = dist.replace("-", "_")
+    (site / f"{module}.py").write_text(SPEC.format(module=module) + textwrap.dedent(body))
+    info = site / f"{module}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[fusecpath]\n{module} = {module}\n")
+
+
+def run_cli(site: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    environ = {**os.environ, "PYTHONPATH": str(site), **env}
+    for key in ("FUSECPATH_LOAD_PLUGINS", "FUSECPATH_STRICT_PLUGINS"):
+        if key not in env:
+            environ.pop(key, None)
+    return subprocess.run(
+        [sys.executable, "-m", "fusecpath", *args], capture_output=True, text=True, env=environ, timeout=120
+    )
+
+
+def names(result: subprocess.CompletedProcess) -> set[str]:
+    return {row["name"] for row in json.loads(result.stdout)}
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    make_dist(tmp_path, "acme-good", """
+        @fusecpath.hookimpl
+        def register_encoders(register):
+            register(spec("acme-edge", aliases=("acme",)))
+    """)
+    make_dist(tmp_path, "acme-broken-import", "raise ImportError('no module named torchscale')\n")
+    make_dist(tmp_path, "acme-raising-hook", """
+        @fusecpath.hookimpl
+        def register_encoders(register):
+            register(spec("acme-fine"))
+            raise RuntimeError("weights index unreachable")
+    """)
+    make_dist(tmp_path, "zeta-duplicate", """
+        @fusecpath.hookimpl
+        def register_encoders(register):
+            register(spec("acme-other"))
+            register(spec("acme-edge"))
+    """)
+    return tmp_path
+
+
+def test_broken_plugins_are_skipped_with_one_warning_each(site):
+    result = run_cli(site, "models", "list", "--json")
+    assert result.returncode == 0, result.stderr
+    found = names(result)
+    assert {"acme-edge", "hed-stain", "template-edge"} <= found
+    # a broken plugin is skipped whole: nothing it registered before failing is kept
+    assert not {"acme-fine", "acme-other"} & found
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("fusecpath: warning:")]
+    assert len(warnings) == 3, result.stderr
+    joined = "\n".join(warnings)
+    assert "'acme-broken-import' failed to import (ImportError: no module named torchscale)" in joined
+    assert "pip uninstall acme-broken-import" in joined
+    assert "'acme-raising-hook' raised in register_encoders (RuntimeError" in joined
+    assert "'zeta-duplicate' registers model name 'acme-edge', which 'acme-good' already registers" in joined
+    assert "Traceback" not in result.stderr
+
+
+def test_strict_mode_turns_a_broken_plugin_into_an_error(site):
+    result = run_cli(site, "models", "list", FUSECPATH_STRICT_PLUGINS="1")
+    assert result.returncode == 1
+    assert result.stderr.startswith("fusecpath: error: plugin 'acme-broken-import' failed to import")
+    assert "Traceback" not in result.stderr
+
+
+def test_load_plugins_selects_distributions(site):
+    only_good = run_cli(site, "models", "list", "--json", FUSECPATH_LOAD_PLUGINS="acme-good")
+    assert only_good.returncode == 0 and only_good.stderr == ""
+    found = names(only_good)
+    assert "acme-edge" in found and "hed-stain" in found and "template-edge" not in found
+
+    builtins_only = run_cli(site, "models", "list", "--json", FUSECPATH_LOAD_PLUGINS="")
+    assert {r["plugin"] for r in json.loads(builtins_only.stdout)} == {"fusecpath"}
+
+
+def test_plugins_command_lists_distribution_version_hooks_models(site):
+    result = run_cli(site, "plugins", "--json", FUSECPATH_LOAD_PLUGINS="acme-good")
+    rows = {row["distribution"]: row for row in json.loads(result.stdout)}
+    assert rows["acme-good"] == {
+        "name": "acme_good", "distribution": "acme-good", "version": "0.1",
+        "hooks": ["register_encoders"], "models": ["acme-edge"],
+    }
+    assert "hed-stain" in rows["fusecpath"]["models"]
+
+
+class DuplicatePlugin:
+    """A plugin object registered by hand, as a test would (like llm's tests)."""
+
+    @fusecpath.hookimpl
+    def register_encoders(self, register):
+        register(fusecpath.EncoderSpec(name="hed-stain", level="patch", embed_dim=8, loader="x:y"))
+
+
+class ExtraPlugin:
+    @fusecpath.hookimpl
+    def register_encoders(self, register):
+        register(fusecpath.EncoderSpec(name="extra-fm", level="patch", embed_dim=8, loader="x:y",
+                                       aliases=("xfm",)))
+
+
+def test_registered_object_appears_then_disappears():
+    pm.register(ExtraPlugin(), name="extra")
+    try:
+        assert fusecpath.get_spec("xfm").name == "extra-fm"
+        assert get_registry().plugin_of("extra-fm") == "extra"
+    finally:
+        pm.unregister(name="extra")
+    assert "extra-fm" not in get_registry()
+
+
+def test_duplicate_name_names_both_plugins(monkeypatch):
+    pm.register(DuplicatePlugin(), name="dupe")
+    try:
+        with pytest.warns(UserWarning, match="'dupe' registers model name 'hed-stain', which 'fusecpath'"):
+            registry = get_registry()
+        assert registry.plugin_of("hed-stain") == "fusecpath"
+        monkeypatch.setenv("FUSECPATH_STRICT_PLUGINS", "1")
+        pm.unregister(name="dupe")
+        pm.register(DuplicatePlugin(), name="dupe")
+        with pytest.raises(fusecpath.errors.PluginError, match="'dupe'.*'fusecpath'"):
+            get_registry()
+    finally:
+        pm.unregister(name="dupe")
+
+
+def test_unknown_name_suggests_close_matches():
+    with pytest.raises(UnknownModelError) as info:
+        fusecpath.get_spec("hed-stian")
+    message = str(info.value)
+    assert "unknown model 'hed-stian'" in message and "hed-stain" in message
+    assert "fusecpath models list --all" in message
+    with pytest.raises(UnknownModelError, match="unknown model 'zzzz': `fusecpath"):
+        fusecpath.get_spec("zzzz")
+
+
+def test_aliases_resolve_case_insensitively():
+    assert fusecpath.get_spec("HED").name == "hed-stain"
+    assert fusecpath.get_spec("rcnn").name == "random-cnn"
+
+
+def test_real_template_plugin_is_found_through_its_entry_point():
+    (template,) = [p for p in get_plugins() if p.distribution == "fusecpath-plugin-template"]
+    assert template.name == "template" and template.version == "0.1.0"
+    assert get_registry().plugin_of("template-edge") == "fusecpath-plugin-template"
+
+
+def test_spec_validation():
+    with pytest.raises(ValueError, match="lower-case"):
+        fusecpath.EncoderSpec(name="UNI", level="patch", embed_dim=1, loader="a:b")
+    with pytest.raises(ValueError, match="module:callable"):
+        fusecpath.EncoderSpec(name="uni", level="patch", embed_dim=1, loader="a.b")
+    slide = fusecpath.EncoderSpec(name="s", level="slide", embed_dim=1, loader="a:b", requires="uni")
+    assert slide.read_geometry is None and slide.input_px is None
+
+
+def test_fingerprint_changes_with_what_the_encoder_computes():
+    spec = fusecpath.get_spec("hed-stain")
+    same = fusecpath.EncoderSpec(**{**spec.__dict__, "description": "reworded", "license": "MIT"})
+    other = fusecpath.EncoderSpec(**{**spec.__dict__, "input_px": 256})
+    assert spec.fingerprint() == same.fingerprint() != other.fingerprint()
