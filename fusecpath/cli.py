@@ -113,7 +113,97 @@ def build_app() -> typer.Typer:
                           ", ".join(row["models"]))
         console().print(table)
 
+    _add_zoo_commands(app)
+    _add_hub_commands(app)
     return app
+
+
+def _models_group(app: typer.Typer) -> typer.Typer:
+    for group in app.registered_groups:
+        if group.name == "models":
+            return group.typer_instance
+    raise RuntimeError("the 'models' command group is missing")
+
+
+def _add_zoo_commands(app: typer.Typer) -> None:
+    models = _models_group(app)
+
+    @models.command("verify")
+    def models_verify(name: str, as_json: JsonOpt = False) -> None:
+        """Build a model's architecture on the meta device: parameter count and output dim, no download."""
+        from fusecpath.encoders.verify import verify_encoder
+
+        report = verify_encoder(name)
+        if as_json:
+            print_json(report)
+        elif report["built"]:
+            status = "ok" if report["ok"] else "MISMATCH"
+            typer.echo(f"{report['name']}: {report['parameters']:,} parameters, output dim "
+                       f"{report['output_dim']} (declared {report['embed_dim']}): {status}")
+        else:
+            typer.echo(f"{report['name']}: not built here: {report['note']}")
+        if report["ok"] is False:
+            raise FusecpathError(f"{report['name']}: {report['note']}")
+
+
+def _add_hub_commands(app: typer.Typer) -> None:
+    """push / pull / predict and `hub search`: fused checkpoints on the Hugging Face Hub."""
+
+    @app.command("push")
+    def push(
+        run_dir: Annotated[str, typer.Argument(help="A checkpoint folder, or a run folder holding checkpoint/.")],
+        repo: Annotated[str, typer.Option("--repo", help="The Hub repo id, org/name.")],
+        private: Annotated[bool, typer.Option("--private", help="Create the repo private.")] = False,
+        revision: Annotated[str | None, typer.Option(help="Branch to commit to (created if needed).")] = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Upload a fused checkpoint to the Hub in one commit and print its URL."""
+        from fusecpath.hub.remote import push as push_checkpoint
+
+        url = push_checkpoint(run_dir, repo, private=private, revision=revision)
+        print_json({"repo_id": repo, "url": url}) if as_json else typer.echo(url)
+
+    @app.command("pull")
+    def pull(
+        repo: Annotated[str, typer.Argument(help="The Hub repo id, org/name.")],
+        revision: Annotated[str | None, typer.Option(help="Branch, tag or commit.")] = None,
+        out: Annotated[str | None, typer.Option(help="Also copy the verified checkpoint to this folder.")] = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Download a fused checkpoint into the HF cache, verify it, and list the FMs it needs."""
+        from fusecpath.hub.remote import pull as pull_checkpoint
+
+        report = pull_checkpoint(repo, revision=revision, out=out)
+        if as_json:
+            print_json(report)
+            return
+        typer.echo(f"{repo}@{report['commit'][:12]}: {report['files']} files verified in {report['out'] or report['directory']}")
+        for fm in report["fms"]:
+            state = "ok" if fm["ok"] else fm["problem"]
+            typer.echo(f"  {fm['name']} ({fm['level']}, plugin {fm['plugin']}): {state}")
+
+    hub = typer.Typer(help="Fused checkpoints on the Hugging Face Hub.", no_args_is_help=True)
+    app.add_typer(hub, name="hub")
+
+    @hub.command("search")
+    def hub_search(
+        query: Annotated[str | None, typer.Argument(help="Part of the repo id.")] = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """List fused checkpoints on the Hub (tag fusecpath) with their FMs and task."""
+        from fusecpath.hub.remote import search
+
+        rows = search(query)
+        if as_json:
+            print_json(rows)
+            return
+        from rich.table import Table
+
+        table = Table("repo", "task", "foundation models", "licence", "gated")
+        for row in rows:
+            table.add_row(row["id"], row["task"], ", ".join(row["fms"]), row["license"] or "",
+                          "yes" if row["gated"] else "")
+        console().print(table)
 
 
 def _format_warning(message, category, filename, lineno, line=None) -> str:

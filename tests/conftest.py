@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+# hf_cache: an offline Hugging Face cache to write repo files into; write_hf_cache(cache_dir, repo_id, files).
+from fusecpath.testing import hf_cache, write_hf_cache  # noqa: F401
+
 DATA = Path(__file__).parent / "data"
 
 

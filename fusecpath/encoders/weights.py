@@ -122,13 +122,18 @@ def hub_error(spec: EncoderSpec, exc: Exception) -> WeightsError:
             f"{spec.name}: {repo} was not found or needs a token; `hf auth login` (or set HF_TOKEN), "
             f"and accept its terms at {url} if it is gated"
         )
-    if isinstance(exc, errors.EntryNotFoundError):
-        return WeightsError(f"{spec.name}: {repo} has no file {spec.weights_file!r}; check the plugin version")
-    if isinstance(exc, (errors.LocalEntryNotFoundError, errors.OfflineModeIsEnabled, OSError)):
+    # LocalEntryNotFoundError is an EntryNotFoundError, and a missing remote file is an OSError.
+    if isinstance(exc, (errors.LocalEntryNotFoundError, errors.OfflineModeIsEnabled)) or (
+        isinstance(exc, OSError) and not isinstance(exc, errors.EntryNotFoundError)
+    ):
+        steps = (f"accept its terms at {url}, `hf auth login`, then `hf download {repo}`" if spec.gated
+                 else f"`hf download {repo}` ({url})")
         return WeightsError(
             f"{spec.name}: weights are not in the Hugging Face cache and the Hub cannot be reached; "
-            f"download them on a machine with network (`hf download {repo}`) or set {override}"
+            f"on a machine with network {steps}, or set {override}"
         )
+    if isinstance(exc, errors.EntryNotFoundError):
+        return WeightsError(f"{spec.name}: {repo} has no file {spec.weights_file!r}; check the plugin version")
     return WeightsError(f"{spec.name}: downloading {repo} failed ({type(exc).__name__}); set {override}")
 
 

@@ -1,0 +1,1 @@
+"""The feature store (one HDF5 file a slide) and the one-pass multi-FM extraction engine."""

@@ -1,0 +1,93 @@
+"""Per-patch scores of one slide as a QuPath GeoJSON and as a heatmap PNG over the slide's thumbnail."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+HEATMAP_MPP = 8.0  # µm per thumbnail pixel
+MAX_THUMBNAIL_PX = 2048
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def patch_geojson(
+    coords: np.ndarray, patch_size_level0: float, scores: Mapping[str, np.ndarray], slide_id: str
+) -> dict:
+    """A FeatureCollection of patch squares (level-0 pixels) that QuPath imports as detections.
+
+    Each feature carries every score as a property and as a QuPath measurement; ``score`` is the first.
+    """
+    names = list(scores)
+    features = []
+    for i, (x, y) in enumerate(np.asarray(coords, dtype=np.float64)):
+        x1, y1 = x + patch_size_level0, y + patch_size_level0
+        values = {name: round(float(scores[name][i]), 6) for name in names}
+        features.append({
+            "type": "Feature",
+            "geometry": {"type": "Polygon", "coordinates": [[[x, y], [x1, y], [x1, y1], [x, y1], [x, y]]]},
+            "properties": {"objectType": "detection", "name": f"patch {i}", "score": values[names[0]],
+                           **values, "measurements": values},
+        })
+    return {"type": "FeatureCollection", "properties": {"slide_id": slide_id, "units": "level-0 pixels"},
+            "features": features}
+
+
+def write_geojson(path: Path, coords: np.ndarray, patch_size_level0: float, scores: Mapping[str, np.ndarray],
+                  slide_id: str) -> Path:
+    _atomic_write(path, json.dumps(patch_geojson(coords, patch_size_level0, scores, slide_id)).encode())
+    return path
+
+
+def score_map(shape: tuple[int, int], coords: np.ndarray, patch_size_level0: float, scores: np.ndarray,
+              level0_per_px: float) -> np.ndarray:
+    """(H, W) float map at thumbnail resolution, NaN where no patch lies; overlapping patches keep the max."""
+    grid = np.full(shape, np.nan, np.float32)
+    side = max(1, round(patch_size_level0 / level0_per_px))
+    for (x, y), value in zip(np.asarray(coords, dtype=np.float64), scores, strict=True):
+        c0, r0 = int(x / level0_per_px), int(y / level0_per_px)
+        window = grid[r0:r0 + side, c0:c0 + side]
+        np.fmax(window, value, out=window)
+    return grid
+
+
+def write_heatmap(path: Path, slide_path: Path, coords: np.ndarray, patch_size_level0: float,
+                  scores: np.ndarray, title: str) -> Path:
+    """The slide's thumbnail with the patch scores in colour (rank-normalised within the slide)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import io
+
+    import matplotlib.pyplot as plt
+    from scipy.stats import rankdata
+
+    from fusecpath.slides import open_slide
+
+    with open_slide(slide_path) as slide:
+        w, h = slide.dimensions
+        mpp = max(HEATMAP_MPP, slide.mpp * max(w, h) / MAX_THUMBNAIL_PX)
+        thumb, level0_per_px = slide.thumbnail(mpp)
+    scores = np.asarray(scores, dtype=np.float64)
+    ranks = (rankdata(scores) - 1) / max(1, len(scores) - 1) if len(scores) else scores  # ties share a rank
+    grid = score_map(thumb.shape[:2], coords, patch_size_level0, ranks, level0_per_px)
+    fig, ax = plt.subplots(figsize=(8, 8 * thumb.shape[0] / thumb.shape[1] + 0.6), dpi=100)
+    ax.imshow(thumb)
+    shown = ax.imshow(np.ma.masked_invalid(grid), cmap="inferno", alpha=0.55, vmin=0, vmax=1,
+                      interpolation="nearest")
+    fig.colorbar(shown, ax=ax, fraction=0.04, label="attention (rank within slide)")
+    ax.set_title(title, fontsize=10)
+    ax.set_axis_off()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight")
+    plt.close(fig)
+    _atomic_write(path, buffer.getvalue())
+    return path

@@ -1,0 +1,234 @@
+"""The model card (README.md) of a fused checkpoint: Hub metadata in YAML front matter, then the body.
+
+The licence is the most restrictive of the fused FMs' licences (``LICENCE_ORDER``); each FM's own licence is
+listed in the body. The card is gated where any FM is gated.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+# Hub licence ids from least to most restrictive. A fused model is bound by all its FMs' terms; the card's
+# ``license`` names the most restrictive one. Custom terms ("other") and unknown licences rank last: nothing
+# less restrictive may be assumed of them.
+LICENCE_ORDER = (
+    "cc0-1.0", "mit", "bsd-3-clause", "apache-2.0", "cc-by-4.0",
+    "cc-by-sa-4.0", "lgpl-3.0", "gpl-2.0", "gpl-3.0", "agpl-3.0",
+    "cc-by-nc-4.0", "cc-by-nc-sa-4.0", "cc-by-nc-nd-4.0",
+    "other", "unknown",
+)
+_GENERIC_TAGS = ("fusecpath", "pathology", "histopathology", "multiple-instance-learning")
+
+
+def hub_licence(text: str | None) -> str:
+    """A free-text licence ('Apache-2.0', 'CC-BY-NC-ND 4.0', 'Owkin non-commercial') as a Hub licence id."""
+    key = re.sub(r"[\s_]+", "-", (text or "unknown").strip().lower())
+    key = re.sub(r"-?v?(\d)\.?(\d)?$", lambda m: f"-{m.group(1)}.{m.group(2) or '0'}", key).replace("--", "-")
+    if key in LICENCE_ORDER:
+        return key
+    if key in ("unknown", "", "none", "proprietary"):
+        return "unknown"
+    return "other"  # custom terms: "Apache-2.0 with conditions", "Owkin non-commercial", ...
+
+
+def most_restrictive(licences: list[str | None]) -> str:
+    """The Hub id of the most restrictive licence in ``licences`` ('unknown' for none)."""
+    ids = [hub_licence(text) for text in licences] or ["unknown"]
+    return max(ids, key=LICENCE_ORDER.index)
+
+
+def fm_records(config: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The FMs a config fuses, each completed with licence, gating, source and plugin where it lacks them.
+
+    Reads ``config["fms"]`` (dicts or names), else ``patch_fms`` + ``slide_fms``. Missing facts come from the
+    installed registry, then the zoo catalogue.
+    """
+    raw = config.get("fms")
+    if raw is None:
+        raw = [*config.get("patch_fms", []), *config.get("slide_fms", [])]
+    records = [dict(item) if isinstance(item, Mapping) else {"name": str(item)} for item in raw]
+    for record in records:
+        for key, value in _known_facts(record["name"]).items():
+            record.setdefault(key, value)
+    return records
+
+
+def _known_facts(name: str) -> dict[str, Any]:
+    from fusecpath.errors import FusecpathError
+    from fusecpath.plugins import get_registry
+
+    registry = get_registry()
+    try:
+        spec = registry.get(name)
+    except FusecpathError:
+        spec = None
+    if spec is not None:
+        return {"level": spec.level, "embed_dim": spec.embed_dim, "license": spec.license, "gated": spec.gated,
+                "source": spec.source, "plugin": registry.plugin_of(name), "fingerprint": spec.fingerprint()}
+    from fusecpath.catalogue import load_catalogue
+
+    for model in load_catalogue():
+        if model.name == name:
+            return {"level": model.level, "embed_dim": model.embed_dim, "license": model.license,
+                    "gated": model.gated, "source": model.source, "plugin": model.distribution}
+    return {}
+
+
+def describe_fms(names: list[str]) -> list[dict[str, Any]]:
+    """Config entries for installed FMs: what a checkpoint must record to be checked and reproduced later."""
+    from fusecpath.plugins import get_registry
+
+    registry = get_registry()
+    records = []
+    for name in names:
+        spec = registry.get(name)
+        records.append({
+            "name": spec.name, "level": spec.level, "fingerprint": spec.fingerprint(),
+            "embed_dim": spec.embed_dim, "mpp": spec.mpp, "read_px": spec.read_px, "requires": spec.requires,
+            "source": spec.source, "license": spec.license, "gated": spec.gated,
+            "plugin": registry.plugin_of(spec.name),
+        })
+    return records
+
+
+def _hub_repo(record: Mapping[str, Any]) -> str | None:
+    source = str(record.get("source") or "")
+    return source.removeprefix("hf-hub:") if source.startswith("hf-hub:") else None
+
+
+def task_of(config: Mapping[str, Any]) -> str:
+    task = config.get("task")
+    if isinstance(task, Mapping):
+        task = task.get("kind") or task.get("type") or task.get("name")
+    return str(task or "unknown")
+
+
+def card_metadata(config: Mapping[str, Any], fms: list[dict[str, Any]]) -> dict[str, Any]:
+    """The YAML front matter, as a dict."""
+    licence = most_restrictive([fm.get("license") for fm in fms])
+    task = task_of(config)
+    data: dict[str, Any] = {
+        "library_name": "fusecpath",
+        "license": licence,
+        "tags": list(dict.fromkeys([*_GENERIC_TAGS, f"task-{task}", *(fm["name"] for fm in fms)])),
+    }
+    if licence in ("other", "unknown"):
+        strictest = [fm for fm in fms if hub_licence(fm.get("license")) == licence]
+        data["license"] = "other"
+        data["license_name"] = re.sub(r"[^a-z0-9.-]+", "-", str(strictest[0].get("license", "unknown")).lower())
+        repo = _hub_repo(strictest[0])
+        data["license_link"] = f"https://huggingface.co/{repo}" if repo else "LICENSE"
+    base = [repo for fm in fms if (repo := _hub_repo(fm))]
+    if base:
+        data["base_model"] = base
+    gated = [fm for fm in fms if fm.get("gated")]
+    if gated:
+        names = ", ".join(f"{fm['name']} ({_hub_repo(fm) or fm.get('source', '?')})" for fm in gated)
+        data["extra_gated_prompt"] = (
+            f"This model was fused from gated foundation models: {names}. Its use is bound by each one's terms: "
+            "request access to every one of them on its own page before using this model."
+        )
+        data["extra_gated_fields"] = {
+            "I have been granted access to every foundation model this model fuses": "checkbox",
+        }
+    data["fusecpath"] = {"task": task, "fms": [fm["name"] for fm in fms]}
+    return data
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, Mapping) and "mean" in value:
+        std = value.get("std")
+        return _cell(value["mean"]) + (f" ± {_number(std)}" if isinstance(std, (int, float)) else "")
+    if isinstance(value, list) and value and all(isinstance(v, (int, float)) for v in value):
+        mean = sum(value) / len(value)
+        std = math.sqrt(sum((v - mean) ** 2 for v in value) / len(value))
+        return f"{_number(mean)} ± {_number(std)}"
+    return _number(value) if isinstance(value, (int, float)) else str(value)
+
+
+def _number(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def metrics_rows(metrics: Mapping[str, Any]) -> tuple[list[str], list[tuple[str, list[str]]]]:
+    """(metric names, [(method, cells)]): methods are the entries whose values are metric mappings.
+
+    Accepts ``{"methods": {name: {metric: value}}}`` or ``{name: {metric: value}}``; a value is a number, a
+    ``{"mean", "std"}`` mapping or a list of fold values. ``_mean``/``_std`` suffix pairs are merged.
+    """
+    table = metrics.get("methods", metrics)
+    methods: list[tuple[str, dict[str, Any]]] = []
+    for name, values in table.items():
+        if isinstance(values, Mapping) and values:
+            merged: dict[str, Any] = {}
+            for key, value in values.items():
+                if key.endswith("_std") and f"{key[:-4]}_mean" in values:
+                    continue
+                if key.endswith("_mean"):
+                    base = key[:-5]
+                    merged[base] = {"mean": value, "std": values.get(f"{base}_std")}
+                elif isinstance(value, (int, float, list, Mapping)) and not isinstance(value, bool):
+                    merged[key] = value
+            if merged:
+                methods.append((str(name), merged))
+    columns = list(dict.fromkeys(k for _, values in methods for k in values))
+    return columns, [(name, [_cell(values[c]) if c in values else "" for c in columns]) for name, values in methods]
+
+
+def render_card(
+    config: Mapping[str, Any], metrics: Mapping[str, Any] | None = None, repo_id: str | None = None
+) -> str:
+    """README.md text: front matter rendered by huggingface_hub's ModelCardData, then the body."""
+    from huggingface_hub import ModelCardData
+
+    fms = fm_records(config)
+    meta = card_metadata(config, fms)
+    front = ModelCardData(**meta).to_yaml()
+    repo = repo_id or "ORG/NAME"
+    task = task_of(config)
+    lines = [f"---\n{front}\n---", "", f"# {config.get('name') or repo_id or 'fusecpath fused model'}", ""]
+    lines += [
+        f"A fused pathology model ({task}) built with [fusecpath](https://github.com/fusecpath/fusecpath), "
+        "the FuseCPath method (arXiv 2510.27237): multi-view clustering of patches, cluster-level re-embedding "
+        "of the patch foundation models' features and collaborative distillation of the slide foundation "
+        "models.", "",
+    ]
+    classes = (config.get("task") or {}).get("classes") if isinstance(config.get("task"), Mapping) else None
+    classes = classes or config.get("classes")
+    if classes:
+        lines += [f"Classes: {', '.join(map(str, classes))}.", ""]
+    lines += ["## Foundation models", "", "| model | level | licence | gated | weights | plugin | fingerprint |",
+              "|---|---|---|---|---|---|---|"]
+    for fm in fms:
+        repo_link = _hub_repo(fm)
+        weights = f"[{repo_link}](https://huggingface.co/{repo_link})" if repo_link else str(fm.get("source", ""))
+        lines.append(f"| {fm['name']} | {fm.get('level', '')} | {fm.get('license', 'unknown')} | "
+                     f"{'yes' if fm.get('gated') else 'no'} | {weights} | {fm.get('plugin', '')} | "
+                     f"`{fm.get('fingerprint', '')}` |")
+    lines += ["", f"**Licence: {meta.get('license_name', meta['license'])}**, the most restrictive of the "
+              "foundation models' licences above: using this model means complying with every one of them.", ""]
+    if metrics:
+        columns, rows = metrics_rows(metrics)
+        if rows:
+            folds = metrics.get("folds") or metrics.get("n_folds")
+            how = f"{folds}-fold cross-validation" if isinstance(folds, int) else "cross-validation"
+            lines += ["## Results", "", f"Mean ± std over {how}, split by patient; baselines ran on the same folds.",
+                      "", "| method | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+            lines += [f"| {name} | " + " | ".join(cells) + " |" for name, cells in rows]
+            lines.append("")
+    cohort = config.get("cohort")
+    if isinstance(cohort, Mapping) and cohort:
+        lines += ["## Training cohort", ""]
+        lines += [f"- {key}: {value}" for key, value in cohort.items()]
+        lines.append("")
+    plugins = sorted({fm["plugin"] for fm in fms if fm.get("plugin") and fm["plugin"] != "fusecpath"})
+    lines += ["## How to use", "", "```bash", " ".join(["pip install fusecpath", *plugins]), f"fusecpath pull {repo}",
+              f"fusecpath predict slides/ --model {repo} --out predictions/", "```", "",
+              "`predict` checks that the installed foundation models are the ones this model was fused from "
+              "(same spec fingerprints), extracts their features, scores every bag of each slide and writes "
+              "predictions.csv with an attention heatmap (PNG and QuPath GeoJSON) per slide.", "",
+              "Weights are safetensors; `SHA256SUMS` lists the sha256 of every file and is verified on load.", ""]
+    return "\n".join(lines)

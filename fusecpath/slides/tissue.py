@@ -1,0 +1,169 @@
+"""Tissue segmentation on a low-resolution view of the slide: Otsu on saturation, morphological
+clean-up, a minimum area; the result as GeoJSON polygons (QuPath reads them) and a thumbnail."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw
+from scipy import ndimage
+from skimage import filters, measure, morphology
+
+from fusecpath.slides.reader import Slide
+
+SEGMENTATION_MPP = 8.0  # µm per pixel of the view segmented (about 1.25x)
+MIN_SATURATION = 0.05  # never call pixels tissue below this, whatever Otsu says (all-glass slides)
+MIN_TISSUE_UM2 = 40_000.0  # smaller specks are dropped (about 3 patches of 128 µm)
+MIN_HOLE_UM2 = 20_000.0  # smaller holes are filled
+
+
+@dataclass
+class TissueMask:
+    """A boolean mask of the slide at ``downsample`` level-0 px per mask px, its polygons at level 0,
+    and the RGB view it was computed on."""
+
+    mask: np.ndarray
+    downsample: float
+    polygons: list[list[np.ndarray]]  # each: [exterior ring, *holes], rings (K, 2) x, y at level 0
+    thumbnail: np.ndarray
+    threshold: float
+
+    @property
+    def area_fraction(self) -> float:
+        return float(self.mask.mean()) if self.mask.size else 0.0
+
+
+def saturation(rgb: np.ndarray) -> np.ndarray:
+    """HSV saturation in [0, 1] of a uint8 RGB image."""
+    rgb = rgb.astype(np.float32)
+    high, low = rgb.max(-1), rgb.min(-1)
+    return np.where(high > 0, (high - low) / np.maximum(high, 1.0), 0.0)
+
+
+def tissue_mask(rgb: np.ndarray, um_per_px: float, min_area_um2: float = MIN_TISSUE_UM2,
+                min_hole_um2: float = MIN_HOLE_UM2) -> tuple[np.ndarray, float]:
+    """(mask, threshold): Otsu on saturation (at least MIN_SATURATION), very dark pixels excluded,
+    then closing, opening, small holes filled and small objects removed."""
+    sat = saturation(rgb)
+    sat = ndimage.median_filter(sat, size=3)
+    try:
+        threshold = float(filters.threshold_otsu(sat))
+    except ValueError:  # a constant image
+        threshold = 1.0
+    threshold = max(threshold, MIN_SATURATION)
+    mask = (sat > threshold) & (rgb.max(-1) > 25)
+    radius = max(1, round(16.0 / um_per_px))
+    disk = morphology.disk(radius).astype(bool)
+    padded = np.pad(mask, radius + 1, mode="edge")
+    padded = ndimage.binary_opening(ndimage.binary_closing(padded, disk), disk)
+    mask = padded[radius + 1 : -radius - 1, radius + 1 : -radius - 1]
+    px_area = um_per_px**2
+    mask = ~_drop_small(~mask, min_hole_um2 / px_area)
+    mask = _drop_small(mask, min_area_um2 / px_area)
+    return mask, threshold
+
+
+def _drop_small(mask: np.ndarray, min_px: float) -> np.ndarray:
+    """``mask`` without the connected components smaller than ``min_px`` pixels."""
+    labels, count = ndimage.label(mask)
+    if count == 0:
+        return mask
+    sizes = np.bincount(labels.ravel())
+    keep = sizes >= min_px
+    keep[0] = False
+    return keep[labels]
+
+
+def _ring_area(ring: np.ndarray) -> float:
+    x, y = ring[:, 0], ring[:, 1]
+    return 0.5 * float(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1)))
+
+
+def mask_polygons(mask: np.ndarray, downsample: float, tolerance: float = 0.75) -> list[list[np.ndarray]]:
+    """Polygons (exterior + holes, level-0 x/y) of each connected component of ``mask``."""
+    labels, count = ndimage.label(mask)
+    polygons = []
+    for index, box in enumerate(ndimage.find_objects(labels), start=1):
+        component = np.pad(labels[box] == index, 1)
+        rings = []
+        for contour in measure.find_contours(component.astype(np.uint8), 0.5):
+            ring = measure.approximate_polygon(contour, tolerance)
+            if len(ring) < 4:
+                continue
+            xy = np.stack([ring[:, 1] - 1 + box[1].start, ring[:, 0] - 1 + box[0].start], axis=1)
+            rings.append(xy * downsample)
+        if not rings:
+            continue
+        rings.sort(key=lambda r: abs(_ring_area(r)), reverse=True)
+        exterior, holes = rings[0], rings[1:]
+        if _ring_area(exterior) < 0:  # GeoJSON (RFC 7946): exterior counter-clockwise, holes clockwise
+            exterior = exterior[::-1]
+        holes = [h if _ring_area(h) < 0 else h[::-1] for h in holes]
+        polygons.append([exterior, *holes])
+    return polygons
+
+
+def segment_tissue(slide: Slide, mpp: float = SEGMENTATION_MPP, min_area_um2: float = MIN_TISSUE_UM2) -> TissueMask:
+    """Find the tissue of ``slide`` on a view at about ``mpp`` µm/px."""
+    rgb, downsample = slide.thumbnail(mpp)
+    mask, threshold = tissue_mask(rgb, downsample * slide.mpp, min_area_um2=min_area_um2)
+    return TissueMask(mask, downsample, mask_polygons(mask, downsample), rgb, threshold)
+
+
+def to_geojson(tissue: TissueMask, slide_id: str) -> dict[str, Any]:
+    """A GeoJSON FeatureCollection of tissue annotations in level-0 pixels, as QuPath imports it."""
+    features = []
+    for i, polygon in enumerate(tissue.polygons):
+        rings = []
+        for ring in polygon:
+            coords = [[round(float(x), 1), round(float(y), 1)] for x, y in ring]
+            if coords[0] != coords[-1]:
+                coords.append(coords[0])
+            rings.append(coords)
+        features.append({
+            "type": "Feature",
+            "id": f"{slide_id}-tissue-{i}",
+            "geometry": {"type": "Polygon", "coordinates": rings},
+            "properties": {"objectType": "annotation", "name": f"tissue {i}",
+                           "classification": {"name": "Tissue", "color": [0, 160, 80]}},
+        })
+    return {"type": "FeatureCollection", "features": features}
+
+
+def overlay(tissue: TissueMask) -> Image.Image:
+    """The segmentation view with the tissue tinted green and its outlines drawn."""
+    image = Image.fromarray(tissue.thumbnail).convert("RGB")
+    tint = Image.new("RGB", image.size, (0, 170, 80))
+    alpha = Image.fromarray((tissue.mask * 70).astype(np.uint8))
+    image.paste(tint, (0, 0), alpha)
+    draw = ImageDraw.Draw(image)
+    width = max(1, round(max(image.size) / 400))
+    for polygon in tissue.polygons:
+        for ring in polygon:
+            points = [(float(x) / tissue.downsample, float(y) / tissue.downsample) for x, y in ring]
+            draw.line([*points, points[0]], fill=(0, 120, 40), width=width)
+    return image
+
+
+def _replace_atomically(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def save_tissue(tissue: TissueMask, slide_id: str, out_dir: str | Path) -> tuple[Path, Path]:
+    """Write ``<slide_id>.geojson`` and ``<slide_id>.png`` (overlay) into ``out_dir``."""
+    out_dir = Path(out_dir)
+    geojson, png = out_dir / f"{slide_id}.geojson", out_dir / f"{slide_id}.png"
+    _replace_atomically(geojson, lambda p: p.write_text(json.dumps(to_geojson(tissue, slide_id))))
+    _replace_atomically(png, lambda p: overlay(tissue).save(p, format="PNG"))
+    return geojson, png

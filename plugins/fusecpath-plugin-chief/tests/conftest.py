@@ -1,0 +1,1 @@
+from fusecpath.testing import hf_cache  # noqa: F401

@@ -1,0 +1,53 @@
+"""Mahmood Lab's slide encoders, each run with its authors' own code.
+
+- TITAN: ``trust_remote_code`` from MahmoodLab/TITAN; ``encode_slide_from_patch_features`` over CONCH
+  v1.5 features, coords and the level-0 patch size (inferred from the coords' grid when not given).
+- FEATHER: pretrained ABMIL, ``trust_remote_code`` from MahmoodLab/abmil.base.*; ``forward_features``.
+- MADELEINE: the madeleine package's ``create_model_from_pretrained`` on the MahmoodLab/madeleine
+  folder; ``encode_he``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch import nn
+
+from fusecpath.encoders.remote import (
+    SlideEncoder,
+    grid_step,
+    load_remote_model,
+    remote_architecture,
+    repo_folder,
+    require,
+)
+from fusecpath.zoo import EncoderSpec
+
+architecture = remote_architecture
+
+
+def _titan(model, features, coords, patch_size_level0):
+    return model.encode_slide_from_patch_features(features, coords, patch_size_level0 or grid_step(coords[0]))
+
+
+def build_titan(spec: EncoderSpec, weights: Path | None = None) -> nn.Module:
+    return SlideEncoder(load_remote_model(spec, weights), _titan)
+
+
+def _feather(model, features, coords, patch_size_level0):
+    return model.forward_features(features)[0]
+
+
+def build_feather(spec: EncoderSpec, weights: Path | None = None) -> nn.Module:
+    model = load_remote_model(spec, weights, allow_patterns=["*.py", "model.safetensors", "config.json"])
+    return SlideEncoder(model, _feather)
+
+
+def build_madeleine(spec: EncoderSpec, weights: Path | None = None) -> nn.Module:
+    factory = require(spec, "madeleine.models.factory")
+    model, _precision = factory.create_model_from_pretrained(str(repo_folder(spec, weights)))
+
+    def call(model, features, coords, patch_size_level0):
+        return model.encode_he(features, features.device)
+
+    return SlideEncoder(model, call)

@@ -1,0 +1,83 @@
+"""Paige's pathology foundation models: Virchow, Virchow2 (patch) and PRISM (slide, on Virchow).
+
+Torch-free: Virchow and Virchow2 are built by fusecpath.encoders.timm_vit, PRISM by
+fusecpath_plugin_paige.prism from its repo's own code.
+"""
+
+import fusecpath
+
+# vit_huge_patch14_224 with SwiGLU (packed) and SiLU: embed 1280, depth 32, 16 heads.
+VIRCHOW_ARCH = {
+    "model_name": "vit_huge_patch14_224",
+    "img_size": 224,
+    "init_values": 1e-5,
+    "mlp_ratio": 5.3375,
+    "global_pool": "",
+    "dynamic_img_size": True,
+    "mlp_layer": "swiglu_packed",
+    "act_layer": "silu",
+}
+# Both are read at 224 px, 0.5 µm/px and resized (bicubic) without a crop, as their model cards do.
+VIRCHOW_COMMON = dict(
+    level="patch",
+    embed_dim=2560,
+    loader="fusecpath.encoders.timm_vit:build",
+    weights_file="pytorch_model.bin",
+    mpp=0.5,
+    read_px=224,
+    input_px=224,
+    interpolation="bicubic",
+    precision="fp16",
+    pooling="cls+mean",
+    gated=True,
+)
+
+SPECS = (
+    fusecpath.EncoderSpec(
+        name="virchow",
+        aliases=("virchow1", "virchow-v1"),
+        source="hf-hub:paige-ai/Virchow",
+        arch=VIRCHOW_ARCH,
+        license="Apache-2.0",
+        paper="Vorontsov et al., A foundation model for clinical-grade computational pathology and rare "
+        "cancers detection, Nature Medicine 2024",
+        description="ViT-H/14 (632M), DINOv2 on 1.5M slides; CLS token concatenated with the mean of the "
+        "256 patch tokens (2560). eva uses the CLS token alone (1280).",
+        **VIRCHOW_COMMON,
+    ),
+    fusecpath.EncoderSpec(
+        name="virchow2",
+        aliases=("virchow-v2",),
+        source="hf-hub:paige-ai/Virchow2",
+        arch={**VIRCHOW_ARCH, "reg_tokens": 4},
+        license="CC-BY-NC-ND-4.0",
+        paper="Zimmermann et al., Virchow2: Scaling Self-Supervised Mixed Magnification Models in "
+        "Pathology, arXiv:2408.00738",
+        description="Virchow's ViT-H/14 with 4 register tokens (632M), 3.1M slides at mixed magnifications; "
+        "CLS token concatenated with the mean of the patch tokens, registers excluded (2560).",
+        **VIRCHOW_COMMON,
+    ),
+    fusecpath.EncoderSpec(
+        name="prism",
+        level="slide",
+        embed_dim=1280,
+        loader="fusecpath_plugin_paige.prism:build",
+        source="hf-hub:paige-ai/Prism",
+        requires="virchow",
+        precision="fp16",
+        pooling="perceiver",
+        license="CC-BY-NC-ND-4.0",
+        gated=True,
+        paper="Shaikovski et al., PRISM: A Multi-Modal Generative Foundation Model for Slide-Level "
+        "Histopathology, arXiv:2405.10254",
+        description="Perceiver slide aggregator over Virchow tile embeddings (CLS + mean, 2560); "
+        "slide_representations()['image_embedding'] (1280). Its remote code needs transformers 4.42.",
+        dependencies=("transformers==4.42.4", "environs==11.0.0", "sacremoses==0.1.1"),
+    ),
+)
+
+
+@fusecpath.hookimpl
+def register_encoders(register):
+    for spec in SPECS:
+        register(spec)

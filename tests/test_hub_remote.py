@@ -1,0 +1,171 @@
+"""push / pull / hub search through the CLI, with the real huggingface_hub client against tests/hubserver.py.
+
+The client reads HF_ENDPOINT and HF_HUB_DISABLE_XET when it is imported, so every command runs in a fresh
+process with its own Hugging Face home and cache.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from fusecpath.hub import write_checkpoint
+
+sys.path.insert(0, str(Path(__file__).parent))
+from hubserver import HubServer  # noqa: E402
+
+TOKEN = "hf_testtoken_5f2c9a81d3e4b7c6a0"
+OTHER = "hf_othertoken_0b1c2d3e4f5a6b7c8d"
+USERS = {TOKEN: ("alice", ("lab",)), OTHER: ("bob", ())}
+
+
+@pytest.fixture
+def hub(tmp_path):
+    with HubServer(tmp_path / "server", USERS) as server:
+        yield server
+
+
+def fms(*names: str) -> list[dict]:
+    from fusecpath.hub.card import describe_fms
+
+    return describe_fms(list(names))
+
+
+def make_checkpoint(folder: Path, records: list[dict]) -> Path:
+    config = {"task": {"kind": "classification", "classes": ["a", "b"]}, "fms": records,
+              "cohort": {"slides": 8, "source": "synthetic"}}
+    state = {"w": torch.randn(64, 64), "b": torch.zeros(64)}
+    return write_checkpoint(folder, state, config, {"methods": {"fusecpath": {"auroc": [0.8, 0.9]}}})
+
+
+class Cli:
+    """Runs ``fusecpath`` in a subprocess against the test Hub; keeps every output for the token check."""
+
+    def __init__(self, hub: HubServer, root: Path):
+        self.hub, self.root, self.outputs = hub, root, []
+
+    def __call__(self, *args: str, token: str | None = TOKEN, home: str = "home", **env: str):
+        environ = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING_FACE"))}
+        environ.update(HF_ENDPOINT=self.hub.url, HF_HUB_DISABLE_XET="1", HF_HOME=str(self.root / home),
+                       HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_ETAG_TIMEOUT="5", **env)
+        if token:
+            environ["HF_TOKEN"] = token
+        run = subprocess.run([sys.executable, "-m", "fusecpath", *args], env=environ, capture_output=True,
+                             text=True, timeout=120)
+        self.outputs.append(run.stdout + run.stderr)
+        return run
+
+
+@pytest.fixture
+def cli(hub, tmp_path):
+    runner = Cli(hub, tmp_path)
+    yield runner
+    leaked = [text for text in runner.outputs if TOKEN in text or OTHER in text]
+    assert not leaked, "the token was printed"
+    for path in tmp_path.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            data = path.read_bytes()
+            assert TOKEN.encode() not in data and OTHER.encode() not in data, f"the token was written to {path}"
+
+
+def test_push_pull_offline_and_search(tmp_path, hub, cli):
+    folder = make_checkpoint(tmp_path / "run" / "checkpoint", fms("hed-stain", "gabor-texture"))
+    push = cli("push", str(tmp_path / "run"), "--repo", "lab/tp53")
+    assert push.returncode == 0, push.stderr
+    assert push.stdout.strip() == f"{hub.url}/lab/tp53"
+    methods = [(m, p) for m, p, _ in hub.state.requests]
+    assert ("POST", "/lab/tp53.git/info/lfs/objects/batch") in methods  # weights went through LFS
+    assert sum(p == "/api/models/lab/tp53/commit/main" for _, p in methods) == 1  # one commit
+
+    pull = cli("pull", "lab/tp53", "--json", home="fresh")  # an empty cache
+    assert pull.returncode == 0, pull.stderr
+    report = json.loads(pull.stdout)
+    snapshot = Path(report["directory"])
+    assert snapshot.is_relative_to(tmp_path / "fresh") and report["files"] == 4
+    assert [(f["name"], f["ok"], f["plugin"]) for f in report["fms"]] == [
+        ("hed-stain", True, "fusecpath"), ("gabor-texture", True, "fusecpath")]
+    cdn = [auth for method, path, auth in hub.state.requests if method == "GET" and path.startswith("/cdn-lfs/")]
+    assert cdn == [False]  # the weights came from the "CDN" host, and the token was not sent there
+    for name in ("model.safetensors", "config.json", "metrics.json"):
+        assert (snapshot / name).read_bytes() == (folder / name).read_bytes()
+    assert "fusecpath pull lab/tp53" in (snapshot / "README.md").read_text()
+
+    hub.__exit__()  # the Hub goes away: the cache is enough
+    offline = cli("pull", "lab/tp53", home="fresh", HF_HUB_OFFLINE="1")
+    assert offline.returncode == 0, offline.stderr
+    assert "4 files verified" in offline.stdout and "hed-stain (patch, plugin fusecpath): ok" in offline.stdout
+    gone = cli("pull", "lab/tp53", home="other")
+    assert gone.returncode == 1
+    assert gone.stderr.strip().splitlines() == [gone.stderr.strip()] and "cannot be reached" in gone.stderr
+
+
+def test_search_lists_fused_models(tmp_path, hub, cli):
+    make_checkpoint(tmp_path / "a", fms("hed-stain", "random-cnn"))
+    make_checkpoint(tmp_path / "b", fms("gabor-texture"))
+    assert cli("push", str(tmp_path / "a"), "--repo", "lab/kras").returncode == 0
+    assert cli("push", str(tmp_path / "b"), "--repo", "alice/egfr", "--private").returncode == 0
+    found = cli("hub", "search", "--json")
+    rows = {row["id"]: row for row in json.loads(found.stdout)}
+    assert rows["lab/kras"]["fms"] == ["hed-stain", "random-cnn"] and rows["lab/kras"]["task"] == "classification"
+    assert "alice/egfr" in rows  # private, but alice's token may see it
+    anonymous = cli("hub", "search", "kras", "--json", token=None)
+    assert [row["id"] for row in json.loads(anonymous.stdout)] == ["lab/kras"]
+    table = cli("hub", "search", "kras")
+    assert "lab/kras" in table.stdout and "classification" in table.stdout
+    private = cli("pull", "alice/egfr", token=OTHER)
+    assert private.returncode == 1 and "repository not found, or private" in private.stderr
+
+
+def test_push_failures_are_one_line_and_commit_nothing(tmp_path, hub, cli):
+    make_checkpoint(tmp_path / "ck", fms("hed-stain"))
+    no_token = cli("push", str(tmp_path / "ck"), "--repo", "lab/x", token=None)
+    assert no_token.returncode == 1 and no_token.stderr.startswith("fusecpath: error: no Hugging Face token")
+    forbidden = cli("push", str(tmp_path / "ck"), "--repo", "lab/x", token=OTHER)
+    assert forbidden.returncode == 1 and "refused it (HTTP 403)" in forbidden.stderr
+    assert "lab/x" not in hub.state.repos
+    hub.state.fail_commit = True  # the Hub fails after the LFS upload, at the commit
+    broken = cli("push", str(tmp_path / "ck"), "--repo", "lab/x")
+    assert broken.returncode == 1 and "nothing was committed" in broken.stderr and "HTTP 500" in broken.stderr
+    repo = hub.state.repos["lab/x"]
+    assert list(repo.commits[repo.branches["main"]].files) == [".gitattributes"]
+    for run in (no_token, forbidden, broken):
+        assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+    retry = cli("push", str(tmp_path / "ck"), "--repo", "lab/x", "--revision", "v1")
+    assert retry.returncode == 0 and retry.stdout.strip().endswith("/lab/x/tree/v1")
+    hub.__exit__()
+    down = cli("push", str(tmp_path / "ck"), "--repo", "lab/x")
+    assert down.returncode == 1 and "cannot reach the Hub" in down.stderr
+
+
+def test_pull_checks_fms_gating_and_tampering(tmp_path, hub, cli):
+    records = fms("hed-stain", "gabor-texture")
+    records[1]["fingerprint"] = "0123456789abcdef"  # fused with another version of gabor-texture
+    records.append({"name": "uni", "level": "patch", "fingerprint": "f" * 16, "license": "CC-BY-NC-ND-4.0",
+                    "gated": True, "source": "hf-hub:MahmoodLab/UNI", "plugin": "fusecpath-plugin-mahmoodlab"})
+    make_checkpoint(tmp_path / "ck", records)
+    assert cli("push", str(tmp_path / "ck"), "--repo", "lab/gated").returncode == 0
+    assert hub.state.repos["lab/gated"].gated == "auto"  # gated before the upload, as UNI is
+    anonymous = cli("pull", "lab/gated", token=None)
+    assert anonymous.returncode == 1 and "gated" in anonymous.stderr
+    only_builtins = {"FUSECPATH_LOAD_PLUGINS": ""}  # as if the mahmoodlab plugin were not installed
+    pull = cli("pull", "lab/gated", "--out", str(tmp_path / "copy"), "--json", **only_builtins)
+    assert pull.returncode == 0, pull.stderr
+    rows = {row["name"]: row for row in json.loads(pull.stdout)["fms"]}
+    assert rows["hed-stain"]["ok"]
+    assert "a different version of the model" in rows["gabor-texture"]["problem"]
+    assert rows["uni"]["install"] == "pip install fusecpath-plugin-mahmoodlab" and not rows["uni"]["installed"]
+    assert (tmp_path / "copy" / "SHA256SUMS").is_file()
+    text = cli("pull", "lab/gated", **only_builtins)
+    assert "uni (patch, plugin fusecpath-plugin-mahmoodlab): uni is not installed: " \
+           "`pip install fusecpath-plugin-mahmoodlab`" in text.stdout
+
+    config_blob = (Path(json.loads(pull.stdout)["directory"]) / "config.json").resolve()  # the cached blob
+    config_blob.write_text(config_blob.read_text().replace('"a"', '"c"'))  # tamper with the cached file
+    tampered = cli("pull", "lab/gated", HF_HUB_OFFLINE="1")
+    assert tampered.returncode == 1 and "config.json does not match its sha256" in tampered.stderr
