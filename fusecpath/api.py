@@ -83,9 +83,11 @@ def missing_dependencies(spec: EncoderSpec) -> list[str]:
 
 
 def weights_origin(spec: EncoderSpec) -> str:
-    if spec.hub_repo is None:
-        return "built in: no downloaded weights"
     file = f", file {spec.weights_file}" if spec.weights_file else ""
+    if spec.source == "builtin":
+        return "built in: no downloaded weights"
+    if spec.hub_repo is None:  # e.g. "url:...": weights the user downloads by hand
+        return f"{spec.source}{file}; give its path with FUSECPATH_WEIGHTS_{env_key(spec.name)}=PATH"
     return (
         f"Hugging Face Hub {spec.hub_repo}{file}; override with FUSECPATH_WEIGHTS_{env_key(spec.name)}=PATH "
         "or the [weights] table of the fusecpath config file"

@@ -87,6 +87,8 @@ def build_app() -> typer.Typer:
         """Everything about one model: spec, weights, licence, gating, plugin, missing packages."""
         from fusecpath.api import describe_encoder
 
+        from rich.markup import escape
+
         info = describe_encoder(name)
         if as_json:
             print_json(info)
@@ -94,7 +96,7 @@ def build_app() -> typer.Typer:
         out = console()
         for key, value in info.items():
             if value not in (None, "", [], {}, ()):
-                out.print(f"[bold]{key}[/bold]: {value}", highlight=False)
+                out.print(f"[bold]{key}[/bold]: {escape(str(value))}", highlight=False)
 
     @app.command("plugins")
     def plugins(as_json: JsonOpt = False) -> None:
@@ -115,6 +117,7 @@ def build_app() -> typer.Typer:
 
     _add_zoo_commands(app)
     _add_hub_commands(app)
+    _add_features_commands(app)
     return app
 
 
@@ -144,6 +147,86 @@ def _add_zoo_commands(app: typer.Typer) -> None:
             typer.echo(f"{report['name']}: not built here: {report['note']}")
         if report["ok"] is False:
             raise FusecpathError(f"{report['name']}: {report['note']}")
+
+
+def _add_features_commands(app: typer.Typer) -> None:
+    """extract, `features ls` and synth: slides to features, and a synthetic cohort."""
+
+    @app.command("extract")
+    def extract(
+        slides: Annotated[list[str], typer.Argument(help="Slide files and/or folders of slides.")],
+        fms: Annotated[str, typer.Option("--fms", help="Comma-separated FM names (patch and/or slide).")],
+        out: Annotated[str, typer.Option("--out", help="The feature folder (one HDF5 file a slide).")],
+        mpp: Annotated[float | None, typer.Option(help="µm/px for slides whose file does not say it.")] = None,
+        workers: Annotated[int, typer.Option(help="DataLoader worker processes reading patches.")] = 0,
+        device: Annotated[str, typer.Option(help="torch device: cpu, cuda, cuda:1, ...")] = "cpu",
+        batch_size: Annotated[int, typer.Option("--batch-size", help="Patches a batch.")] = 64,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Read each slide once and embed its tissue patches with every FM named; exit 1 if any failed."""
+        from fusecpath.features.extract import extract as run_extract
+
+        names = [name.strip() for name in fms.split(",") if name.strip()]
+        result = run_extract(slides, names, out, mpp=mpp, workers=workers, device=device,
+                             batch_size=batch_size, progress=not as_json and sys.stderr.isatty())
+        if as_json:
+            print_json(result.to_dict())
+        else:
+            typer.echo(f"{len(result.written)} written, {len(result.skipped)} already stored, "
+                       f"{len(result.busy)} busy in another process, {len(result.failures)} failed -> {out}")
+            for _, message in result.failures:
+                typer.echo(f"fusecpath: error: {message}", err=True)
+        if result.failures:
+            raise typer.Exit(1)
+
+    features = typer.Typer(help="Inspect feature stores.", no_args_is_help=True)
+    app.add_typer(features, name="features")
+
+    @features.command("ls")
+    def features_ls(
+        directory: Annotated[str, typer.Argument(help="A feature folder.")],
+        as_json: JsonOpt = False,
+    ) -> None:
+        """What is stored: one row a slide with its patch count and FMs (fusecpath, TRIDENT, CLAM files)."""
+        from fusecpath.features.store import list_store
+
+        rows = list_store(directory)
+        if as_json:
+            print_json(rows)
+            return
+        from rich.table import Table
+
+        table = Table("slide", "format", "patches", "mpp", "patch FMs", "slide FMs", "other")
+        for row in rows:
+            if row.get("error"):
+                table.add_row(row["slide_id"], "error", "", "", row["error"], "", "")
+                continue
+            table.add_row(row["slide_id"], row["format"], str(row["n_patches"]), str(row["mpp"] or ""),
+                          ", ".join(row["patch_fms"]), ", ".join(row["slide_fms"]), ", ".join(row["other"]))
+        console().print(table)
+
+    @app.command("synth")
+    def synth(
+        out: Annotated[str, typer.Option("--out", help="Folder to write the cohort into.")],
+        slides: Annotated[int, typer.Option("--slides", help="Number of slides.")] = 40,
+        seed: Annotated[int, typer.Option(help="Random seed (same seed, same cohort).")] = 0,
+        mpp: Annotated[str, typer.Option(help="Level-0 µm/px; comma-separated values are cycled.")] = "0.5",
+        formats: Annotated[str, typer.Option(help="svs and/or tiff, cycled over the slides.")] = "svs,tiff",
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Write a synthetic H&E cohort (SVS/TIFF pyramids, labels.csv, ground_truth.json)."""
+        from fusecpath.synth import make_cohort
+
+        try:
+            mpps = tuple(float(v) for v in mpp.split(","))
+        except ValueError:
+            raise typer.BadParameter("use numbers, e.g. 0.5 or 0.25,0.5", param_hint="--mpp") from None
+        labels = make_cohort(out, slides, seed=seed, mpp=mpps, formats=tuple(f.strip() for f in formats.split(",")))
+        if as_json:
+            print_json({"out": out, "labels": str(labels), "ground_truth": str(labels.parent / "ground_truth.json"),
+                        "slides": slides, "seed": seed})
+        else:
+            typer.echo(f"{slides} slides, labels {labels}")
 
 
 def _add_hub_commands(app: typer.Typer) -> None:

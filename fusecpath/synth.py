@@ -42,9 +42,12 @@ GLASS, STROMA, EPITHELIUM, COLOUR_CUE, TEXTURE_CUE = range(len(CLASSES))
 CELL_UM = 16.0  # µm per pixel of the label map
 TILE = 256  # TIFF tile side
 FIELD_UM = 256.0  # period of the texture fields, µm
+BAND_RATIO = 0.885  # band wavelength / nucleus spacing: equal edge length per area, so colour statistics match
+EDGE_SLOPE = 8.0  # nuclear edge sharpness (per unit of the standardised field)
 # Optical density of one unit of hematoxylin and of eosin (Ruifrok-Johnston directions), ln units.
 H_OD = np.array([0.65, 0.70, 0.29]) / np.linalg.norm([0.65, 0.70, 0.29]) * 2.3
 E_OD = np.array([0.07, 0.99, 0.11]) / np.linalg.norm([0.07, 0.99, 0.11]) * 2.3
+RESIDUAL_OD = np.array([0.27, 0.57, 0.78]) / np.linalg.norm([0.27, 0.57, 0.78])  # off the H-E plane
 LUMA = np.array([0.299, 0.587, 0.114])
 NEGATIVE_KINDS = ("none", "colour", "texture")
 
@@ -105,28 +108,35 @@ class Fields:
     bands: np.ndarray  # oriented bands of the texture cue, standardised like ``nuclei``
     fibres: np.ndarray  # stroma fibres, in [0, 1]
     grain: np.ndarray  # fine noise, standardised
-    stain: np.ndarray  # (2, size, size) slow variation of hematoxylin and eosin uptake, standardised
+    stain: np.ndarray  # (3, size, size) slow variation of hematoxylin, eosin and residual tint, standardised
 
 
 @lru_cache(maxsize=8)
 def texture_fields(mpp: float, seed: int) -> Fields:
     size = max(64, int(round(FIELD_UM / mpp / 16.0)) * 16)
     rng = np.random.default_rng(seed)
-    nucleus_px = 9.0 / mpp  # nuclei about 9 µm apart in the blob pattern
-    nuclei = _spectral_noise(rng, size, lambda fx, fy: _band(fx, fy, nucleus_px))
     angle = rng.uniform(0, math.pi)
     c, s = math.cos(angle), math.sin(angle)
 
-    def oriented(fx, fy):  # energy concentrated along one direction: parallel bands of nuclei
-        along, across = fx * c + fy * s, -fx * s + fy * c
-        return _band(along, 0.0, nucleus_px, 0.3) * np.exp(-0.5 * (across * 40.0 / mpp) ** 2)
+    def oriented(wavelength_px: float):  # energy along one direction: parallel bands of nuclei
+        def transfer(fx, fy):
+            along, across = fx * c + fy * s, -fx * s + fy * c
+            return _band(along, 0.0, wavelength_px, 0.3) * np.exp(-0.5 * (across * 40.0 / mpp) ** 2)
+        return transfer
 
-    bands = _spectral_noise(rng, size, oriented)
+    # Nuclear spacing drifts between 6.5 and 12 µm across the tissue, in both patterns alike.
+    weight = 1.0 / (1.0 + np.exp(-2.0 * _spectral_noise(rng, size, lambda fx, fy: _band(fx, fy, size / 1.5, 0.8))))
+    norm = np.sqrt(weight**2 + (1 - weight) ** 2)
+    fine, coarse = 6.5 / mpp, 12.0 / mpp
+    nuclei = (weight * _spectral_noise(rng, size, lambda fx, fy: _band(fx, fy, fine))
+              + (1 - weight) * _spectral_noise(rng, size, lambda fx, fy: _band(fx, fy, coarse))) / norm
+    bands = (weight * _spectral_noise(rng, size, oriented(fine * BAND_RATIO))
+             + (1 - weight) * _spectral_noise(rng, size, oriented(coarse * BAND_RATIO))) / norm
     fibre = _spectral_noise(rng, size, lambda fx, fy: _band(fx * 0.4, fy, 20.0 / mpp, 0.6))
     fibres = 1.0 / (1.0 + np.exp(-2.0 * fibre))
     grain = _spectral_noise(rng, size, lambda fx, fy: np.ones_like(fx * fy))
-    slow = np.stack([_spectral_noise(rng, size, lambda fx, fy: _band(fx, fy, size / 1.5, 0.8)) for _ in range(2)])
-    return Fields(size, nuclei, bands, fibres.astype(np.float32), grain, slow)
+    slow = np.stack([_spectral_noise(rng, size, lambda fx, fy: _band(fx, fy, size / 1.5, 0.8)) for _ in range(3)])
+    return Fields(size, nuclei.astype(np.float32), bands.astype(np.float32), fibres.astype(np.float32), grain, slow)
 
 
 def _tiled(field: np.ndarray, y0: int, height: int, width: int, offset: tuple[int, int]) -> np.ndarray:
@@ -158,6 +168,7 @@ class SlidePlan:
     quality: int
     stain_h: float = 1.0  # this slide's hematoxylin and eosin strength (a scanner/lab batch effect)
     stain_e: float = 1.0
+    tint: float = 0.03  # this slide's mean residual tint (OD)
 
 
 def _smooth_field(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> np.ndarray:
@@ -212,8 +223,9 @@ _THRESHOLD = np.array([9.0, 1.405, 0.524, 0.524, 0.524], np.float32)
 _E_BASE = np.array([0.01, 0.16, 0.22, 0.22, 0.22], np.float32)
 _E_FIBRE = np.array([0.0, 0.22, 0.0, 0.0, 0.0], np.float32)
 _GRAIN = np.array([0.015, 0.035, 0.035, 0.035, 0.035], np.float32)
-STAIN_VARIATION = 0.4  # relative spread of stain uptake across the tissue
+STAIN_VARIATION = 0.2  # relative spread of stain uptake across the tissue
 SLIDE_STAIN_VARIATION = 0.12  # relative spread of stain strength between slides
+RESIDUAL_VARIATION = 0.06  # OD spread of a tint off the H-E plane (section thickness, mounting, ...)
 RENDER_MPP = 0.5  # slides finer than this are rendered at an integer multiple of their mpp and upsampled
 
 
@@ -226,7 +238,7 @@ def _render(plan: SlidePlan, labels: np.ndarray, r0: int, r1: int, width: int, s
     mpp = plan.mpp * scale
     fields = texture_fields(mpp, plan.cohort_seed)
     rng = np.random.default_rng([plan.seed, 1])
-    offsets = [tuple(int(v) for v in rng.integers(0, fields.size, 2)) for _ in range(6)]
+    offsets = [tuple(int(v) for v in rng.integers(0, fields.size, 2)) for _ in range(7)]
     height = r1 - r0
     cell = CELL_UM / mpp
     rows = np.clip(((np.arange(r0, r1) + 0.5) / cell).astype(np.int64), 0, labels.shape[0] - 1)
@@ -238,7 +250,7 @@ def _render(plan: SlidePlan, labels: np.ndarray, r0: int, r1: int, width: int, s
         np.copyto(pattern, _tiled(fields.bands, r0, height, width, offsets[1]), where=texture)
     # hematoxylin: a soft threshold of the nuclear pattern, per class
     pattern -= _THRESHOLD[cls]
-    pattern *= 2.5
+    pattern *= EDGE_SLOPE
     pattern += 0.5
     np.clip(pattern, 0.0, 1.0, out=pattern)
     c_h = pattern
@@ -251,12 +263,17 @@ def _render(plan: SlidePlan, labels: np.ndarray, r0: int, r1: int, width: int, s
     c_e *= _tiled(fields.stain[1], r0, height, width, offsets[5]) * STAIN_VARIATION + plan.stain_e
     grain = _tiled(fields.grain, r0, height, width, offsets[3])
     grain *= _GRAIN[cls]
+    tint = _tiled(fields.stain[2], r0, height, width, offsets[6])
+    tint *= RESIDUAL_VARIATION
+    tint += plan.tint
+    tint *= cls != GLASS
     rgb = np.empty((height, width, 3), np.uint8)
     colour = (cls == COLOUR_CUE).astype(np.float32) * plan.colour_shift if plan.kind in ("both", "colour") else None
     for c in range(3):
         od = c_h * np.float32(H_OD[c])
         od += c_e * np.float32(E_OD[c])
         od += grain
+        od += tint * np.float32(RESIDUAL_OD[c])
         np.maximum(od, 0.0, out=od)
         np.negative(od, out=od)
         np.exp(od, out=od)
@@ -408,6 +425,7 @@ def _plans(out: Path, n_slides: int, seed: int, options: SynthOptions) -> list[t
             colour_shift=options.colour_shift, quality=options.quality,
             stain_h=float(1 + SLIDE_STAIN_VARIATION * rng.uniform(-1, 1)),
             stain_e=float(1 + SLIDE_STAIN_VARIATION * rng.uniform(-1, 1)),
+            tint=float(rng.uniform(0.0, 0.06)),
         )
         plans.append((plan, patient))
     return plans

@@ -79,8 +79,11 @@ def reference_input(patches, spec):
     from torchvision.transforms import InterpolationMode
     from torchvision.transforms.v2 import functional as TF
 
-    modes = {"bilinear": InterpolationMode.BILINEAR, "bicubic": InterpolationMode.BICUBIC,
-             "nearest": InterpolationMode.NEAREST}
+    modes = {
+        "bilinear": InterpolationMode.BILINEAR,
+        "bicubic": InterpolationMode.BICUBIC,
+        "nearest": InterpolationMode.NEAREST,
+    }
     x = patches.permute(0, 3, 1, 2).float() / 255.0
     size = (spec.resize_px or spec.input_px) if spec.crop else spec.input_px
     if x.shape[-1] != size or x.shape[-2] != size:

@@ -22,3 +22,15 @@ def real_slide() -> Path:
 def openslide_fixtures() -> Path:
     """OpenSlide's own test fixtures, including unopenable and unreadable files (see SOURCE.txt)."""
     return DATA / "openslide-fixtures"
+
+
+@pytest.fixture(scope="session")
+def small_cohort(tmp_path_factory) -> Path:
+    """A small synthetic cohort (fusecpath.synth): 4 slides, SVS and TIFF at 0.5 and 0.25 µm/px
+    (SYN-000-A.svs 0.5, SYN-001-A.tiff 0.25, SYN-002-A.svs 0.25, SYN-003-A.tiff 0.5), labels.csv,
+    ground_truth.json; about 40 tissue patches of 256 px at 0.5 µm/px each."""
+    from fusecpath.synth import make_cohort
+
+    out = tmp_path_factory.mktemp("small_cohort")
+    make_cohort(out, 4, seed=1, mpp=(0.5, 0.25, 0.25, 0.5), width_um=1200.0, height_um=1000.0, workers=1)
+    return out

@@ -24,9 +24,18 @@ SPEC = EncoderSpec(
     loader="fusecpath.encoders.timm_vit:build",
     source="hf-hub:example/tiny-vit",
     weights_file="model.safetensors",
-    arch={"model_name": "vit_small_patch16_224", "embed_dim": 32, "depth": 2, "num_heads": 2,
-          "img_size": 32, "reg_tokens": 2, "mlp_layer": "swiglu_packed", "act_layer": "silu",
-          "mlp_ratio": 2.0, "no_embed_class": True},
+    arch={
+        "model_name": "vit_small_patch16_224",
+        "embed_dim": 32,
+        "depth": 2,
+        "num_heads": 2,
+        "img_size": 32,
+        "reg_tokens": 2,
+        "mlp_layer": "swiglu_packed",
+        "act_layer": "silu",
+        "mlp_ratio": 2.0,
+        "no_embed_class": True,
+    },
     input_px=32,
     pooling="cls+mean",
 )
@@ -49,8 +58,9 @@ def test_pool_tokens():
     tokens = torch.arange(2 * 5 * 3, dtype=torch.float32).reshape(2, 5, 3)  # 1 CLS + 2 registers + 2 patches
     torch.testing.assert_close(timm_vit.pool_tokens(tokens, "cls", 3), tokens[:, 0])
     torch.testing.assert_close(timm_vit.pool_tokens(tokens, "mean", 3), tokens[:, 3:].mean(1))
-    torch.testing.assert_close(timm_vit.pool_tokens(tokens, "cls+mean", 3),
-                               torch.cat([tokens[:, 0], tokens[:, 3:].mean(1)], dim=1))
+    torch.testing.assert_close(
+        timm_vit.pool_tokens(tokens, "cls+mean", 3), torch.cat([tokens[:, 0], tokens[:, 3:].mean(1)], dim=1)
+    )
     with pytest.raises(ValueError, match="pooling"):
         timm_vit.pool_tokens(tokens, "max", 1)
 
@@ -95,8 +105,13 @@ def test_verify_builds_on_meta_without_memory_or_weights():
 
 
 def test_verify_reports_what_cannot_be_built():
-    missing = EncoderSpec(name="needs-pkg", level="patch", embed_dim=8, loader="no_such_package.model:build",
-                          dependencies=("no-such-package>=1",))
+    missing = EncoderSpec(
+        name="needs-pkg",
+        level="patch",
+        embed_dim=8,
+        loader="no_such_package.model:build",
+        dependencies=("no-such-package>=1",),
+    )
     report = verify_encoder(missing)
     assert report["built"] is False and report["ok"] is None
     assert "no_such_package" in report["note"] and "pip install 'no-such-package>=1'" in report["note"]

@@ -23,8 +23,13 @@ from fusecpath.errors import WeightsError
 from fusecpath.zoo import EncoderSpec
 
 TOKEN = "hf_fusecpathTestTokenNeverPrinted0123456789"
-SPEC = dict(level="patch", embed_dim=8, loader="fusecpath.encoders.timm_vit:build",
-            weights_file="pytorch_model.bin", gated=True)
+SPEC = dict(
+    level="patch",
+    embed_dim=8,
+    loader="fusecpath.encoders.timm_vit:build",
+    weights_file="pytorch_model.bin",
+    gated=True,
+)
 
 
 class FakeHub(http.server.BaseHTTPRequestHandler):
@@ -68,13 +73,20 @@ def _resolve_in_fresh_process(repo: str, endpoint: str, tmp_path, token: str | N
         "    print('fusecpath: error:', exc)\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "FUSECPATH_"))}
-    env.update(HF_ENDPOINT=endpoint, HF_HUB_CACHE=str(tmp_path / "cache"), HF_HOME=str(tmp_path / "home"),
-               HF_HUB_DISABLE_XET="1", HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_ETAG_TIMEOUT="5",
-               FUSECPATH_CONFIG=str(tmp_path / "none.toml"))
+    env.update(
+        HF_ENDPOINT=endpoint,
+        HF_HUB_CACHE=str(tmp_path / "cache"),
+        HF_HOME=str(tmp_path / "home"),
+        HF_HUB_DISABLE_XET="1",
+        HF_HUB_DISABLE_TELEMETRY="1",
+        HF_HUB_ETAG_TIMEOUT="5",
+        FUSECPATH_CONFIG=str(tmp_path / "none.toml"),
+    )
     if token:
         env["HF_TOKEN"] = token
-    out = subprocess.run([sys.executable, "-c", code, json.dumps(SPEC)], capture_output=True, text=True,
-                         env=env, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(SPEC)], capture_output=True, text=True, env=env, timeout=120
+    )
     assert TOKEN not in out.stdout + out.stderr
     assert out.stdout.startswith("fusecpath: error:"), out.stdout + out.stderr
     return out.stdout.strip()

@@ -41,12 +41,15 @@ def repo_folder(spec: EncoderSpec, weights: Path | None, allow_patterns: list[st
     else:
         return hub_snapshot(spec, allow_patterns=allow_patterns)
     if not folder.is_dir():
-        raise WeightsError(f"{spec.name}: {folder} is not a folder with the files of {spec.hub_repo or 'its repo'}")
+        raise WeightsError(
+            f"{spec.name}: {folder} is not a folder with the files of {spec.hub_repo or 'its repo'}"
+        )
     return folder
 
 
-def load_remote_model(spec: EncoderSpec, weights: Path | None = None,
-                      allow_patterns: list[str] | None = None) -> nn.Module:
+def load_remote_model(
+    spec: EncoderSpec, weights: Path | None = None, allow_patterns: list[str] | None = None
+) -> nn.Module:
     """``AutoModel.from_pretrained(<local repo>, trust_remote_code=True)``: the authors' own code."""
     transformers = require(spec, "transformers")
     folder = repo_folder(spec, weights, allow_patterns)
@@ -81,7 +84,10 @@ class SlideEncoder(nn.Module):
         self.model = model
         self._call = call
 
-    def forward(self, features: torch.Tensor, coords: torch.Tensor | None = None,
-                patch_size_level0: int | None = None) -> torch.Tensor:
-        out = self._call(self.model, features[None], None if coords is None else coords[None], patch_size_level0)
+    def forward(
+        self, features: torch.Tensor, coords: torch.Tensor | None = None, patch_size_level0: int | None = None
+    ) -> torch.Tensor:
+        out = self._call(
+            self.model, features[None], None if coords is None else coords[None], patch_size_level0
+        )
         return out.reshape(-1)

@@ -106,7 +106,7 @@ def clean_state_dict(
         if prefix is not None:
             if not key.startswith(prefix):
                 continue
-            key = key[len(prefix):]
+            key = key[len(prefix) :]
         for wrapper in _PREFIXES:
             key = key.removeprefix(wrapper)
         if not key.startswith(drop):
@@ -118,8 +118,10 @@ def load_into(module: nn.Module, state: Mapping[str, torch.Tensor], spec: Encode
     """``load_state_dict(strict=True)``, with one line naming what does not fit."""
     result = _try_load(module, state)
     if isinstance(result, str):
-        raise WeightsError(f"{spec.name}: {path} does not fit the architecture ({result}); "
-                           "is it the right file for this model?")
+        raise WeightsError(
+            f"{spec.name}: {path} does not fit the architecture ({result}); "
+            "is it the right file for this model?"
+        )
 
 
 def _try_load(module: nn.Module, state: Mapping[str, torch.Tensor]) -> str | None:

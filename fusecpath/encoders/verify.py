@@ -70,8 +70,14 @@ def verify_encoder(name: str | EncoderSpec) -> dict[str, Any]:
 
     spec = name if isinstance(name, EncoderSpec) else get_spec(name)
     report: dict[str, Any] = {
-        "name": spec.name, "level": spec.level, "embed_dim": spec.embed_dim, "built": False,
-        "parameters": None, "output_dim": None, "ok": None, "note": "",
+        "name": spec.name,
+        "level": spec.level,
+        "embed_dim": spec.embed_dim,
+        "built": False,
+        "parameters": None,
+        "output_dim": None,
+        "ok": None,
+        "note": "",
     }
     try:
         model = build_on_meta(spec)

@@ -30,7 +30,7 @@ from fusecpath.features.store import (
     slide_lock,
     updating,
 )
-from fusecpath.slides.reader import Slide, SlideError, open_slide, quick_checksum, slide_id
+from fusecpath.slides.reader import Slide, open_slide, quick_checksum, slide_id
 from fusecpath.zoo import EncoderSpec
 
 SLIDE_SUFFIXES = (

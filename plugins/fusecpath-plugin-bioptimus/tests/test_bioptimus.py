@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 import fusecpath
+from fusecpath.cli import main
 from fusecpath.encoders import timm_vit
 from fusecpath.encoders.preprocess import preprocess
 from fusecpath.encoders.verify import verify_encoder
@@ -27,10 +28,13 @@ def test_discovered_through_entry_point():
 
 
 # Published sizes: H-optimus-0/1 "1.1B parameters" (model cards), ViT-g/14 with 4 registers.
-@pytest.mark.parametrize(("name", "published", "dim"), [
-    ("h-optimus-0", 1.1e9, 1536),
-    ("h-optimus-1", 1.1e9, 1536),
-])
+@pytest.mark.parametrize(
+    ("name", "published", "dim"),
+    [
+        ("h-optimus-0", 1.1e9, 1536),
+        ("h-optimus-1", 1.1e9, 1536),
+    ],
+)
 def test_architecture_on_meta(name, published, dim):
     report = verify_encoder(name)
     assert report["built"] and report["ok"], report
@@ -62,15 +66,24 @@ def test_preprocessing_224_no_crop_bioptimus_norm(name):
     torch.testing.assert_close(preprocess(patches, spec), expected)
     # A tile read larger is resized (bilinear) to 224, not cropped.
     big = torch.randint(0, 256, (1, 448, 448, 3), dtype=torch.uint8)
-    resized = F.interpolate(big.permute(0, 3, 1, 2).float() / 255, size=(224, 224), mode="bilinear",
-                            antialias=True, align_corners=False).clamp(0, 1)
+    resized = F.interpolate(
+        big.permute(0, 3, 1, 2).float() / 255,
+        size=(224, 224),
+        mode="bilinear",
+        antialias=True,
+        align_corners=False,
+    ).clamp(0, 1)
     torch.testing.assert_close(preprocess(big, spec), (resized - HO_MEAN) / HO_STD)
 
 
 def test_checkpoint_round_trip_through_hf_cache(hf_cache):
     """A small H-optimus-0 (registers, packed SwiGLU, layer scale) in the repo's pytorch_model.bin."""
-    spec = shrink(fusecpath.get_spec("h-optimus-0"), {"embed_dim": 48, "depth": 2, "num_heads": 3, "img_size": 28},
-                  embed_dim=48, input_px=28)
+    spec = shrink(
+        fusecpath.get_spec("h-optimus-0"),
+        {"embed_dim": 48, "depth": 2, "num_heads": 3, "img_size": 28},
+        embed_dim=48,
+        input_px=28,
+    )
     reference = randomise_(timm_vit.architecture(spec)).eval()
     state = reference.trunk.state_dict()
     assert {"cls_token", "reg_token", "blocks.1.ls2.gamma", "blocks.0.mlp.fc1.weight"} <= set(state)
@@ -84,13 +97,20 @@ def test_checkpoint_round_trip_through_hf_cache(hf_cache):
     assert loaded(x).shape == (2, 48)
 
 
-def test_cli_verify_downloads_nothing(tmp_path):
+def test_cli_verify_downloads_nothing(tmp_path, capsys):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "cache")}
-    run = [sys.executable, "-m", "fusecpath", "models", "verify", "h0-mini"]
-    out = subprocess.run([*run, "--json"], capture_output=True, text=True, env=env, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "fusecpath", "models", "verify", "h0-mini", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     report = json.loads(out.stdout)
     assert report["built"] and report["ok"] and report["output_dim"] == 768
     assert report["parameters"] == verify_encoder("h0-mini")["parameters"]
-    text = subprocess.run(run, capture_output=True, text=True, env=env, check=True).stdout
-    assert text.startswith("h0-mini: ") and "output dim 768 (declared 768): ok" in text
     assert not (tmp_path / "cache").exists()
+    with pytest.raises(SystemExit) as exit_:
+        main(["models", "verify", "h0-mini"])
+    assert exit_.value.code == 0
+    assert "h0-mini: 71,571,456 parameters, output dim 768 (declared 768): ok" in capsys.readouterr().out

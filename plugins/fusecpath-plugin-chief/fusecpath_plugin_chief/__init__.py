@@ -52,7 +52,7 @@ def register_encoders(register):
             loader="fusecpath_plugin_chief.chief:build",
             source=f"url:{CHIEF_WEIGHTS_URL}",
             weights_file="CHIEF_pretraining.pth",
-            arch={"size": [768, 512, 256], "n_classes": 2, "organs": 19},
+            arch={"size": [768, 512, 256], "n_classes": 2},
             pooling="attention",
             precision="fp32",
             requires="ctranspath",

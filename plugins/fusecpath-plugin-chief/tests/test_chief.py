@@ -6,6 +6,7 @@ import re
 
 import pytest
 import torch
+from fusecpath_plugin_chief import chief, ctranspath
 
 import fusecpath
 from fusecpath.encoders.preprocess import preprocess
@@ -13,7 +14,6 @@ from fusecpath.encoders.verify import verify_encoder
 from fusecpath.errors import WeightsError
 from fusecpath.plugins import get_plugins
 from fusecpath.testing import reference_input
-from fusecpath_plugin_chief import chief, ctranspath
 
 
 def test_registered_through_entry_point():

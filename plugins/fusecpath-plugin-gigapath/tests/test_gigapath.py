@@ -40,14 +40,20 @@ def test_preprocessing_resize_256_bicubic_then_centre_crop_224():
         patches = torch.randint(0, 256, (2, size, size, 3), dtype=torch.uint8)
         x = patches.permute(0, 3, 1, 2).float() / 255
         if size != 256:
-            x = F.interpolate(x, size=(256, 256), mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
+            x = F.interpolate(x, size=(256, 256), mode="bicubic", antialias=True, align_corners=False).clamp(
+                0, 1
+            )
         expected = (x[..., 16:240, 16:240] - IN_MEAN) / IN_STD  # transforms.CenterCrop(224) of 256
         torch.testing.assert_close(preprocess(patches, spec), expected)
 
 
 def test_checkpoint_round_trip_through_hf_cache(hf_cache):
-    spec = shrink(fusecpath.get_spec("prov-gigapath"),
-                  {"embed_dim": 48, "depth": 2, "num_heads": 3, "img_size": 32}, embed_dim=48, input_px=32)
+    spec = shrink(
+        fusecpath.get_spec("prov-gigapath"),
+        {"embed_dim": 48, "depth": 2, "num_heads": 3, "img_size": 32},
+        embed_dim=48,
+        input_px=32,
+    )
     reference = randomise_(timm_vit.architecture(spec)).eval()
     state = reference.trunk.state_dict()
     assert state["patch_embed.proj.weight"].shape[-2:] == (16, 16)  # patch 16 on a dinov2 giant skeleton
@@ -61,7 +67,10 @@ def test_checkpoint_round_trip_through_hf_cache(hf_cache):
 def test_slide_encoder_declares_its_package():
     info = describe_encoder("prov-gigapath-slide")
     assert info["weights_file"] == "slide_encoder.pth"
-    assert any(d.startswith("gigapath @ git+https://github.com/prov-gigapath/prov-gigapath") for d in info["dependencies"])
+    assert any(
+        d.startswith("gigapath @ git+https://github.com/prov-gigapath/prov-gigapath")
+        for d in info["dependencies"]
+    )
     assert verify_encoder("prov-gigapath-slide")["built"] is False
 
 
@@ -70,4 +79,6 @@ def test_slide_encoder_without_its_package_is_one_line():
     with pytest.raises(FusecpathError) as excinfo:
         fusecpath.load_encoder("prov-gigapath-slide")
     assert "\n" not in str(excinfo.value)
-    assert "pip install 'gigapath @ git+https://github.com/prov-gigapath/prov-gigapath.git'" in str(excinfo.value)
+    assert "pip install 'gigapath @ git+https://github.com/prov-gigapath/prov-gigapath.git'" in str(
+        excinfo.value
+    )

@@ -11,7 +11,9 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 LICENSE = "CC-BY-NC-ND-4.0"
 SLIDE = "fusecpath_plugin_mahmoodlab.slide"
-CONCH_PAPER = "Lu et al., A visual-language foundation model for computational pathology, Nature Medicine 2024"
+CONCH_PAPER = (
+    "Lu et al., A visual-language foundation model for computational pathology, Nature Medicine 2024"
+)
 TITAN_PAPER = "Ding et al., Multimodal Whole Slide Foundation Model for Pathology (TITAN), arXiv:2411.19666"
 FEATHER_PAPER = "Shao et al., Do Multiple Instance Learning Models Transfer?, ICML 2025"
 
@@ -124,7 +126,7 @@ PATCH = (
         license=LICENSE,
         gated=True,
         paper=TITAN_PAPER,
-        description="CONCH v1.5 image tower: ViT-L/16 (iBOT-initialised from UNI) at 448 px, one-query "
+        description="CONCH v1.5 image tower: ViT-L/16 with layer scale at 448 px, one-query "
         "attentional pooler and LayerNorm (768); TITAN's patch encoder.",
     ),
 )

@@ -106,8 +106,8 @@ def tower_state(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.
     out = {}
     for key, value in state.items():
         key = key.removeprefix("module.")
-        if key.startswith(prefix) and key[len(prefix):].startswith(_KEEP):
-            out[key[len(prefix):]] = value
+        if key.startswith(prefix) and key[len(prefix) :].startswith(_KEEP):
+            out[key[len(prefix) :]] = value
     return out
 
 

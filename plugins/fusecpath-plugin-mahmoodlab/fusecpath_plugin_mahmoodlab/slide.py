@@ -3,12 +3,13 @@
 - TITAN: ``trust_remote_code`` from MahmoodLab/TITAN; ``encode_slide_from_patch_features`` over CONCH
   v1.5 features, coords and the level-0 patch size (inferred from the coords' grid when not given).
 - FEATHER: pretrained ABMIL, ``trust_remote_code`` from MahmoodLab/abmil.base.*; ``forward_features``.
-- MADELEINE: the madeleine package's ``create_model_from_pretrained`` on the MahmoodLab/madeleine
-  folder; ``encode_he``.
+- MADELEINE: the madeleine package's architecture with the MahmoodLab/madeleine weights; ``encode_he``.
 """
 
 from __future__ import annotations
 
+import json
+from argparse import Namespace
 from pathlib import Path
 
 from torch import nn
@@ -21,6 +22,8 @@ from fusecpath.encoders.remote import (
     repo_folder,
     require,
 )
+from fusecpath.encoders.timm_vit import load_into
+from fusecpath.encoders.weights import load_state_dict
 from fusecpath.zoo import EncoderSpec
 
 architecture = remote_architecture
@@ -44,8 +47,14 @@ def build_feather(spec: EncoderSpec, weights: Path | None = None) -> nn.Module:
 
 
 def build_madeleine(spec: EncoderSpec, weights: Path | None = None) -> nn.Module:
-    factory = require(spec, "madeleine.models.factory")
-    model, _precision = factory.create_model_from_pretrained(str(repo_folder(spec, weights)))
+    """The package builds the architecture from the repo's model_config.json; fusecpath reads model.pt
+    itself (weights_only) instead of the package's loader, which unpickles and always downloads."""
+    package = require(spec, "madeleine.models.Model")
+    folder = repo_folder(spec, weights, allow_patterns=["model_config.json", "model.pt"])
+    config = Namespace(**json.loads((folder / "model_config.json").read_text()))
+    model = package.create_model(config, device="cpu")
+    path = folder / "model.pt"
+    load_into(model, {k.removeprefix("module."): v for k, v in load_state_dict(path).items()}, spec, path)
 
     def call(model, features, coords, patch_size_level0):
         return model.encode_he(features, features.device)

@@ -20,8 +20,16 @@ CLIP = ((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711
 
 def test_discovered_through_entry_point():
     (info,) = [p for p in get_plugins() if p.distribution == "fusecpath-plugin-mahmoodlab"]
-    assert info.models == ["conch", "conch-v1.5", "feather-conch-v1.5", "feather-uni2-h", "madeleine",
-                           "titan", "uni", "uni2-h"]
+    assert info.models == [
+        "conch",
+        "conch-v1.5",
+        "feather-conch-v1.5",
+        "feather-uni2-h",
+        "madeleine",
+        "titan",
+        "uni",
+        "uni2-h",
+    ]
     assert fusecpath.get_spec("conchv1_5").name == "conch-v1.5"
     assert fusecpath.get_spec("uni2").name == "uni2-h"
 
@@ -34,10 +42,13 @@ def test_uni_on_meta(name, published, dim):
     assert abs(report["parameters"] - published) / published < 0.01, report["parameters"]
 
 
-@pytest.mark.parametrize(("name", "dim", "trunk_width", "trunk_published"), [
-    ("conch", 512, 768, 86e6),  # CoCa image tower: ViT-B/16 trunk (86M) at 448 px
-    ("conch-v1.5", 768, 1024, 303e6),  # ViT-L/16 trunk (303M) at 448 px
-])
+@pytest.mark.parametrize(
+    ("name", "dim", "trunk_width", "trunk_published"),
+    [
+        ("conch", 512, 768, 86e6),  # CoCa image tower: ViT-B/16 trunk (86M) at 448 px
+        ("conch-v1.5", 768, 1024, 303e6),  # ViT-L/16 trunk (303M) at 448 px
+    ],
+)
 def test_conch_towers_on_meta(name, dim, trunk_width, trunk_published):
     report = verify_encoder(name)
     assert report["built"] and report["ok"] and report["output_dim"] == dim, report
@@ -52,19 +63,24 @@ def _card(patches, resize, crop, mode, norm):
     """Resize(resize, mode) -> CenterCrop(crop) -> Normalize: the model cards' transforms, on tensors."""
     x = patches.permute(0, 3, 1, 2).float() / 255
     if x.shape[-1] != resize:
-        x = F.interpolate(x, size=(resize, resize), mode=mode, antialias=True, align_corners=False).clamp(0, 1)
+        x = F.interpolate(x, size=(resize, resize), mode=mode, antialias=True, align_corners=False).clamp(
+            0, 1
+        )
     top = (resize - crop) // 2
-    x = x[..., top:top + crop, top:top + crop]
+    x = x[..., top : top + crop, top : top + crop]
     mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in norm)
     return (x - mean) / std
 
 
-@pytest.mark.parametrize(("name", "read", "resize", "crop", "mode", "norm"), [
-    ("uni", 256, 224, 224, "bilinear", IN),
-    ("uni2-h", 256, 224, 224, "bilinear", IN),
-    ("conch", 512, 448, 448, "bicubic", CLIP),
-    ("conch-v1.5", 512, 448, 448, "bilinear", IN),
-])
+@pytest.mark.parametrize(
+    ("name", "read", "resize", "crop", "mode", "norm"),
+    [
+        ("uni", 256, 224, 224, "bilinear", IN),
+        ("uni2-h", 256, 224, 224, "bilinear", IN),
+        ("conch", 512, 448, 448, "bicubic", CLIP),
+        ("conch-v1.5", 512, 448, 448, "bilinear", IN),
+    ],
+)
 def test_preprocessing(name, read, resize, crop, mode, norm):
     spec = fusecpath.get_spec(name)
     assert (spec.mpp, spec.read_px, spec.input_px) == (0.5, read, crop)
@@ -73,11 +89,17 @@ def test_preprocessing(name, read, resize, crop, mode, norm):
 
 
 def test_uni_round_trip_through_hf_cache(hf_cache):
-    spec = shrink(fusecpath.get_spec("uni"), {"embed_dim": 32, "depth": 2, "num_heads": 2, "img_size": 32},
-                  embed_dim=32, input_px=32)
+    spec = shrink(
+        fusecpath.get_spec("uni"),
+        {"embed_dim": 32, "depth": 2, "num_heads": 2, "img_size": 32},
+        embed_dim=32,
+        input_px=32,
+    )
     reference = randomise_(timm_vit.architecture(spec)).eval()
     state = reference.trunk.state_dict()
-    assert {"cls_token", "pos_embed", "patch_embed.proj.weight", "blocks.0.ls1.gamma", "norm.weight"} <= set(state)
+    assert {"cls_token", "pos_embed", "patch_embed.proj.weight", "blocks.0.ls1.gamma", "norm.weight"} <= set(
+        state
+    )
     hf_cache("MahmoodLab/UNI", {"pytorch_model.bin": torch_bytes(state), "config.json": b"{}"})
     loaded = fusecpath.load_encoder(spec)
     x = torch.randn(2, 3, 32, 32)
@@ -87,10 +109,21 @@ def test_uni_round_trip_through_hf_cache(hf_cache):
 
 
 def _small_conch(name, width=32, dim=24):
-    return shrink(fusecpath.get_spec(name),
-                  {"trunk": {**fusecpath.get_spec(name).arch["trunk"], "embed_dim": width, "depth": 2,
-                             "num_heads": 2, "img_size": 64}, "heads": 4},
-                  embed_dim=dim, input_px=64)
+    return shrink(
+        fusecpath.get_spec(name),
+        {
+            "trunk": {
+                **fusecpath.get_spec(name).arch["trunk"],
+                "embed_dim": width,
+                "depth": 2,
+                "num_heads": 2,
+                "img_size": 64,
+            },
+            "heads": 4,
+        },
+        embed_dim=dim,
+        input_px=64,
+    )
 
 
 def test_conch_round_trip_from_full_coca_checkpoint(hf_cache):
@@ -99,14 +132,16 @@ def test_conch_round_trip_from_full_coca_checkpoint(hf_cache):
     spec = _small_conch("conch")
     tower = randomise_(conch.architecture(spec)).eval()
     full = {f"visual.{k}": v for k, v in tower.state_dict().items()}
-    full.update({
-        "visual.proj_contrast": torch.randn(24, 24),
-        "visual.attn_pool_caption.query": torch.randn(256, 16),
-        "visual.ln_caption.weight": torch.randn(16),
-        "text.token_embedding.weight": torch.randn(10, 16),
-        "text_decoder.resblocks.0.ln_1.weight": torch.randn(16),
-        "logit_scale": torch.tensor(4.6),
-    })
+    full.update(
+        {
+            "visual.proj_contrast": torch.randn(24, 24),
+            "visual.attn_pool_caption.query": torch.randn(256, 16),
+            "visual.ln_caption.weight": torch.randn(16),
+            "text.token_embedding.weight": torch.randn(10, 16),
+            "text_decoder.resblocks.0.ln_1.weight": torch.randn(16),
+            "logit_scale": torch.tensor(4.6),
+        }
+    )
     assert "visual.attn_pool_contrast.attn.q_proj_weight" in full  # kdim != dim: separate projections
     hf_cache("MahmoodLab/conch", {"pytorch_model.bin": torch_bytes(full), "open_clip_config.json": b"{}"})
 
@@ -123,7 +158,9 @@ def test_conch_round_trip_from_full_coca_checkpoint(hf_cache):
         mha = torch.nn.MultiheadAttention(24, 4, kdim=32, vdim=32)
         mha.load_state_dict(pool.attn.state_dict())
         pooled = mha(q, kv, kv, need_weights=False)[0].permute(1, 0, 2)[:, 0]
-        expected = F.layer_norm(pooled, (24,), full["visual.ln_contrast.weight"], full["visual.ln_contrast.bias"])
+        expected = F.layer_norm(
+            pooled, (24,), full["visual.ln_contrast.weight"], full["visual.ln_contrast.bias"]
+        )
     torch.testing.assert_close(out, expected)
     assert out.shape == (2, 24)
 
@@ -134,14 +171,21 @@ def test_conch_v15_round_trip_with_ibot_position_interpolation(hf_cache):
     spec = _small_conch("conch-v1.5")
     tower = randomise_(conch.architecture(spec)).eval()
     state = tower.state_dict()
-    assert {"attn_pool_contrast.to_q.weight", "attn_pool_contrast.to_kv.weight", "trunk.blocks.1.ls2.gamma"} <= set(state)
+    assert {
+        "attn_pool_contrast.to_q.weight",
+        "attn_pool_contrast.to_kv.weight",
+        "trunk.blocks.1.ls2.gamma",
+    } <= set(state)
     small_grid = torch.randn(1, 1 + 2 * 2, 32)  # stored for a 2 x 2 grid, the model runs on 4 x 4
     saved = {**state, "trunk.pos_embed": small_grid}
     hf_cache("MahmoodLab/conchv1_5", {"pytorch_model_vision.bin": torch_bytes(saved), "config.json": b"{}"})
 
     loaded = fusecpath.load_encoder(spec)
-    grid = F.interpolate(small_grid[:, 1:].reshape(1, 2, 2, 32).permute(0, 3, 1, 2),
-                         scale_factor=(4.1 / 2, 4.1 / 2), mode="bicubic")
+    grid = F.interpolate(
+        small_grid[:, 1:].reshape(1, 2, 2, 32).permute(0, 3, 1, 2),
+        scale_factor=(4.1 / 2, 4.1 / 2),
+        mode="bicubic",
+    )
     expected_pos = torch.cat([small_grid[:, :1], grid.permute(0, 2, 3, 1).reshape(1, 16, 32)], dim=1)
     torch.testing.assert_close(loaded.trunk.pos_embed.data, expected_pos)
 

@@ -59,16 +59,25 @@ def _remote_repo(hf_cache, repo):
     pytest.importorskip("transformers")
     from safetensors.torch import save
 
-    config = {"model_type": "tiny-slide", "in_dim": 8, "out_dim": 4,
-              "auto_map": {"AutoConfig": "configuration_tiny.TinySlideConfig",
-                           "AutoModel": "modeling_tiny.TinySlideModel"}}
+    config = {
+        "model_type": "tiny-slide",
+        "in_dim": 8,
+        "out_dim": 4,
+        "auto_map": {
+            "AutoConfig": "configuration_tiny.TinySlideConfig",
+            "AutoModel": "modeling_tiny.TinySlideModel",
+        },
+    }
     weight, bias = torch.randn(4, 8), torch.randn(4)
-    hf_cache(repo, {
-        "config.json": json.dumps(config).encode(),
-        "configuration_tiny.py": CONFIG.encode(),
-        "modeling_tiny.py": MODELING.encode(),
-        "model.safetensors": save({"proj.weight": weight, "proj.bias": bias}),
-    })
+    hf_cache(
+        repo,
+        {
+            "config.json": json.dumps(config).encode(),
+            "configuration_tiny.py": CONFIG.encode(),
+            "modeling_tiny.py": MODELING.encode(),
+            "model.safetensors": save({"proj.weight": weight, "proj.bias": bias}),
+        },
+    )
     return weight, bias
 
 
@@ -94,10 +103,15 @@ def test_feather_loads_remote_code_offline(hf_cache):
         torch.testing.assert_close(feather(features), (features @ weight.T + bias).amax(0))
 
 
-@pytest.mark.parametrize(("name", "requires", "dim"), [
-    ("titan", "conch-v1.5", 768), ("madeleine", "conch", 512),
-    ("feather-conch-v1.5", "conch-v1.5", 512), ("feather-uni2-h", "uni2-h", 512),
-])
+@pytest.mark.parametrize(
+    ("name", "requires", "dim"),
+    [
+        ("titan", "conch-v1.5", 768),
+        ("madeleine", "conch", 512),
+        ("feather-conch-v1.5", "conch-v1.5", 512),
+        ("feather-uni2-h", "uni2-h", 512),
+    ],
+)
 def test_slide_specs(name, requires, dim):
     spec = fusecpath.get_spec(name)
     assert (spec.level, spec.requires, spec.embed_dim) == ("slide", requires, dim)

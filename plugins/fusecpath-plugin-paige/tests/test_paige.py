@@ -34,23 +34,39 @@ def test_architecture_on_meta(name):
 @pytest.mark.parametrize("name", ["virchow", "virchow2"])
 def test_preprocessing_224_bicubic_no_crop(name):
     spec = fusecpath.get_spec(name)
-    assert (spec.mpp, spec.read_px, spec.input_px, spec.crop, spec.interpolation) == (0.5, 224, 224, False, "bicubic")
+    assert (spec.mpp, spec.read_px, spec.input_px, spec.crop, spec.interpolation) == (
+        0.5,
+        224,
+        224,
+        False,
+        "bicubic",
+    )
     patches = torch.randint(0, 256, (2, 224, 224, 3), dtype=torch.uint8)
     expected = (patches.permute(0, 3, 1, 2).float() / 255 - IN_MEAN) / IN_STD
     torch.testing.assert_close(preprocess(patches, spec), expected)
     # The card's Resize(224, BICUBIC) without a crop: a larger read is squeezed whole into 224 px.
     big = torch.randint(0, 256, (1, 256, 256, 3), dtype=torch.uint8)
-    resized = F.interpolate(big.permute(0, 3, 1, 2).float() / 255, size=(224, 224), mode="bicubic",
-                            antialias=True, align_corners=False).clamp(0, 1)
+    resized = F.interpolate(
+        big.permute(0, 3, 1, 2).float() / 255,
+        size=(224, 224),
+        mode="bicubic",
+        antialias=True,
+        align_corners=False,
+    ).clamp(0, 1)
     torch.testing.assert_close(preprocess(big, spec), (resized - IN_MEAN) / IN_STD)
 
 
-@pytest.mark.parametrize(("name", "repo", "registers"), [("virchow", "paige-ai/Virchow", 0),
-                                                        ("virchow2", "paige-ai/Virchow2", 4)])
+@pytest.mark.parametrize(
+    ("name", "repo", "registers"), [("virchow", "paige-ai/Virchow", 0), ("virchow2", "paige-ai/Virchow2", 4)]
+)
 def test_checkpoint_round_trip_and_cls_mean_pooling(hf_cache, name, repo, registers):
     """A small Virchow(2) in pytorch_model.bin; the embedding is CLS ⊕ mean of patch tokens, registers excluded."""
-    spec = shrink(fusecpath.get_spec(name), {"embed_dim": 32, "depth": 2, "num_heads": 2, "img_size": 28},
-                  embed_dim=64, input_px=28)
+    spec = shrink(
+        fusecpath.get_spec(name),
+        {"embed_dim": 32, "depth": 2, "num_heads": 2, "img_size": 28},
+        embed_dim=64,
+        input_px=28,
+    )
     reference = randomise_(timm_vit.architecture(spec)).eval()
     state = reference.trunk.state_dict()
     assert ("reg_token" in state) == bool(registers)
@@ -63,7 +79,7 @@ def test_checkpoint_round_trip_and_cls_mean_pooling(hf_cache, name, repo, regist
         torch.testing.assert_close(out, reference(x))
         tokens = reference.trunk.forward_features(x)  # (2, 1 + registers + 4, 32)
     assert tokens.shape[1] == 1 + registers + 4
-    expected = torch.cat([tokens[:, 0], tokens[:, 1 + registers:].mean(1)], dim=-1)
+    expected = torch.cat([tokens[:, 0], tokens[:, 1 + registers :].mean(1)], dim=-1)
     torch.testing.assert_close(out, expected)
     assert out.shape == (2, 64)
 

@@ -1,0 +1,163 @@
+"""The fused model and the baselines as training-loop methods, all on the same cohort and folds.
+
+- ``FuseCPathMethod``: clustered bags -> CR²T -> ABMIL, plus slide-FM teachers (distillation); with no
+  teachers it is the ablation "FuseCPath without distillation".
+- ``ABMILMethod``: ABMIL on one patch FM or on several concatenated; trained on random subsets of the
+  same size as a bag (as many per slide and epoch as the fused model sees bags), tested on all patches.
+- ``LinearMethod``: a linear / logistic / Cox head on one vector a slide (mean-pooled patch features,
+  or a slide FM's embedding: the linear probe).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from fusecpath.fusion.bags import make_bags
+from fusecpath.fusion.model import ABMILModel, FusedModel, LinearModel
+from fusecpath.training.data import Cohort
+from fusecpath.training.tasks import Task
+
+DISTILL_LAMBDA = 0.5
+
+
+def _shuffled_pairs(n_slides: int, n_each: int, epoch: int, seed: int) -> np.ndarray:
+    """(slide position, draw) pairs for one epoch, in a shuffled order fixed by (seed, epoch)."""
+    pairs = np.stack(np.meshgrid(np.arange(n_slides), np.arange(n_each), indexing="ij"), -1).reshape(-1, 2)
+    return pairs[np.random.default_rng([seed, epoch]).permutation(len(pairs))]
+
+
+@dataclass
+class FuseCPathMethod:
+    cohort: Cohort
+    config: dict[str, Any]  # FusedModel config less n_outputs/task (completed in build)
+    n_bags: int = 50
+    per_cluster: int = 10
+    seed: int = 0
+    lam: float = DISTILL_LAMBDA
+    name: str = "fusecpath"
+
+    def __post_init__(self) -> None:
+        self.patch_fms = [fm["name"] for fm in self.config["patch_fms"]]
+        self.slide_fms = [fm["name"] for fm in self.config.get("slide_fms", [])]
+        self.n_clusters = int(self.config["clustering"]["n_clusters"])
+        self._feats = {s: d.concat(self.patch_fms) for s, d in self.cohort.items()}
+        self._bags = {
+            s: make_bags(d.clusters, self.n_clusters, self.n_bags, self.per_cluster, self.seed, key=s)
+            for s, d in self.cohort.items()
+        }
+
+    def build(self, task: Task) -> FusedModel:
+        return FusedModel({**self.config, "task": task.to_config(), "n_outputs": task.n_outputs})
+
+    def prepare(self, model: FusedModel, slide_ids: Sequence[str]) -> None:
+        model.norm.fit(torch.as_tensor(np.concatenate([self._feats[s] for s in slide_ids])))
+        for norm, fm in zip(model.teacher_norms, self.slide_fms, strict=True):
+            norm.fit(torch.as_tensor(np.stack([self.cohort[s].slide[fm] for s in slide_ids])))
+
+    def _teachers(self, ids: Sequence[str]) -> list[torch.Tensor]:
+        return [torch.as_tensor(np.stack([self.cohort[s].slide[fm] for s in ids]), dtype=torch.float32)
+                for fm in self.slide_fms]
+
+    def bag_tensor(self, slide_id: str, bag_rows: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(self._feats[slide_id][bag_rows])
+
+    def batches(self, slide_ids: Sequence[str], epoch: int, batch_size: int, seed: int) -> Iterator[tuple[Any, np.ndarray]]:
+        pairs = _shuffled_pairs(len(slide_ids), self.n_bags, epoch, seed)
+        for start in range(0, len(pairs), batch_size):
+            chunk = pairs[start:start + batch_size]
+            ids = [slide_ids[i] for i in chunk[:, 0]]
+            bags = torch.stack([self.bag_tensor(s, self._bags[s][b]) for s, b in zip(ids, chunk[:, 1], strict=True)])
+            yield (bags, self._teachers(ids)), chunk[:, 0]
+
+    def loss(self, model: FusedModel, inputs: Any, y: torch.Tensor, task: Task) -> torch.Tensor:
+        bags, teachers = inputs
+        out = model(bags, teachers)
+        task_loss = task.loss(out.logits, y)
+        if not out.teacher_logits:
+            return task_loss
+        distill = torch.stack([task.distill(t, out.logits) for t in out.teacher_logits]).mean()
+        return self.lam * task_loss + (1 - self.lam) * distill
+
+    def score(self, model: FusedModel, slide_id: str, device: str) -> np.ndarray:
+        bags = self.bag_tensor(slide_id, self._bags[slide_id]).to(device)
+        return model(bags).logits.float().cpu().numpy()
+
+
+@dataclass
+class ABMILMethod:
+    cohort: Cohort
+    fms: list[str]
+    bag_size: int = 500
+    n_draws: int = 50
+    hidden: int = 512
+    name: str = "abmil"
+
+    def __post_init__(self) -> None:
+        self._feats = {s: d.concat(self.fms) for s, d in self.cohort.items()}
+
+    def build(self, task: Task) -> ABMILModel:
+        return ABMILModel(next(iter(self._feats.values())).shape[1], task.n_outputs, hidden=self.hidden)
+
+    def prepare(self, model: ABMILModel, slide_ids: Sequence[str]) -> None:
+        model.norm.fit(torch.as_tensor(np.concatenate([self._feats[s] for s in slide_ids])))
+
+    def batches(self, slide_ids: Sequence[str], epoch: int, batch_size: int, seed: int) -> Iterator[tuple[Any, np.ndarray]]:
+        pairs = _shuffled_pairs(len(slide_ids), self.n_draws, epoch, seed)
+        rng = np.random.default_rng([seed, epoch, 1])
+        for start in range(0, len(pairs), batch_size):
+            pos = pairs[start:start + batch_size, 0]
+            feats = [self._feats[slide_ids[i]] for i in pos]
+            size = min(self.bag_size, max(len(f) for f in feats))
+            x = torch.zeros(len(pos), size, feats[0].shape[1])
+            mask = torch.zeros(len(pos), size, dtype=torch.bool)
+            for row, f in enumerate(feats):
+                take = rng.choice(len(f), size=min(size, len(f)), replace=False)
+                x[row, :len(take)] = torch.as_tensor(f[take])
+                mask[row, :len(take)] = True
+            yield (x, mask), pos
+
+    def loss(self, model: ABMILModel, inputs: Any, y: torch.Tensor, task: Task) -> torch.Tensor:
+        return task.loss(model(*inputs), y)
+
+    def score(self, model: ABMILModel, slide_id: str, device: str) -> np.ndarray:
+        return model(torch.as_tensor(self._feats[slide_id])[None].to(device)).float().cpu().numpy()
+
+
+@dataclass
+class LinearMethod:
+    vectors: dict[str, np.ndarray]  # slide id -> (D,)
+    name: str
+    n_draws: int = 10  # gradient steps per slide and epoch (the inputs do not change between draws)
+
+    def build(self, task: Task) -> LinearModel:
+        return LinearModel(len(next(iter(self.vectors.values()))), task.n_outputs)
+
+    def prepare(self, model: LinearModel, slide_ids: Sequence[str]) -> None:
+        model.norm.fit(torch.as_tensor(np.stack([self.vectors[s] for s in slide_ids])))
+
+    def batches(self, slide_ids: Sequence[str], epoch: int, batch_size: int, seed: int) -> Iterator[tuple[Any, np.ndarray]]:
+        pairs = _shuffled_pairs(len(slide_ids), self.n_draws, epoch, seed)
+        for start in range(0, len(pairs), batch_size):
+            pos = pairs[start:start + batch_size, 0]
+            yield torch.as_tensor(np.stack([self.vectors[slide_ids[i]] for i in pos]), dtype=torch.float32), pos
+
+    def loss(self, model: LinearModel, inputs: Any, y: torch.Tensor, task: Task) -> torch.Tensor:
+        return task.loss(model(inputs), y)
+
+    def score(self, model: LinearModel, slide_id: str, device: str) -> np.ndarray:
+        return model(torch.as_tensor(self.vectors[slide_id], dtype=torch.float32)[None].to(device)).cpu().numpy()
+
+
+def mean_vectors(cohort: Cohort, fms: list[str]) -> dict[str, np.ndarray]:
+    return {s: d.concat(fms).mean(0) for s, d in cohort.items()}
+
+
+def slide_vectors(cohort: Cohort, fm: str) -> dict[str, np.ndarray]:
+    return {s: d.slide[fm].astype(np.float32) for s, d in cohort.items()}
+
+

@@ -1,0 +1,117 @@
+"""The fused model (CR²T + ABMIL + collaborative distillation heads) and the baselines' models.
+
+``FusedModel.config`` is a JSON-able dict that rebuilds the model (``FusedModel.from_config``); the
+weights, including the feature standardisation, live in its state_dict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from fusecpath.fusion.abmil import AttentionPool
+from fusecpath.fusion.cr2t import CR2TBlock
+from fusecpath.hub.checkpoint import CheckpointMixin
+
+ARCH_DEFAULTS: dict[str, Any] = {
+    "hidden": 512, "n_heads": 8, "dropout": 0.25, "kernel": 15, "n_blocks": 1, "n_summaries": 3, "attn_dim": 128,
+}
+
+
+class Standardise(nn.Module):
+    """x -> (x - mean) / std with statistics set from training data (kept in the state_dict)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("std", torch.ones(dim))
+
+    @torch.no_grad()
+    def fit(self, x: torch.Tensor) -> None:
+        x = x.reshape(-1, x.shape[-1]).double()
+        self.mean.copy_(x.mean(0).float())
+        self.std.copy_(x.std(0).clamp_min(1e-6).float() if len(x) > 1 else torch.ones_like(self.std))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+@dataclass
+class FusedOutput:
+    logits: torch.Tensor  # (B, n_outputs)
+    attention: torch.Tensor  # (B, K * n): ABMIL weights of the bag's tokens
+    teacher_logits: list[torch.Tensor] = field(default_factory=list)  # one (B, n_outputs) per slide FM
+
+
+class FusedModel(nn.Module, CheckpointMixin):
+    """Concatenated patch FMs -> Linear/ReLU/Dropout -> CR²T blocks -> ABMIL -> head; slide FMs -> own
+    Linear -> the same head (the collaborative-distillation teachers)."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__()
+        self.config = config
+        arch = {**ARCH_DEFAULTS, **config.get("arch", {})}
+        hidden, n_out = arch["hidden"], int(config["n_outputs"])
+        in_dim = sum(int(fm["embed_dim"]) for fm in config["patch_fms"])
+        self.norm = Standardise(in_dim)
+        self.proj = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Dropout(arch["dropout"]))
+        self.blocks = nn.ModuleList(
+            CR2TBlock(hidden, arch["n_heads"], arch["kernel"], arch["n_summaries"])
+            for _ in range(arch["n_blocks"])
+        )
+        self.final_norm = nn.LayerNorm(hidden)
+        self.pool = AttentionPool(hidden, arch["attn_dim"])
+        self.head = nn.Linear(hidden, n_out)
+        self.teacher_norms = nn.ModuleList(Standardise(int(fm["embed_dim"])) for fm in config.get("slide_fms", []))
+        self.teachers = nn.ModuleList(nn.Linear(int(fm["embed_dim"]), hidden) for fm in config.get("slide_fms", []))
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> FusedModel:
+        return cls(config)
+
+    @property
+    def n_teachers(self) -> int:
+        return len(self.teachers)
+
+    def forward(self, bags: torch.Tensor, slide_embeddings: list[torch.Tensor] | None = None) -> FusedOutput:
+        """bags (B, K, n, D_in) -> logits; slide_embeddings (one (B, d_i) per slide FM) -> teacher logits."""
+        b, k, n, _ = bags.shape
+        x = self.proj(self.norm(bags))
+        for block in self.blocks:
+            x = block(x)
+        pooled, attention = self.pool(self.final_norm(x).reshape(b, k * n, -1))
+        teacher_logits = [
+            self.head(proj(norm(emb)))
+            for proj, norm, emb in zip(self.teachers, self.teacher_norms, slide_embeddings or [], strict=False)
+        ]
+        return FusedOutput(self.head(pooled), attention, teacher_logits)
+
+
+class ABMILModel(nn.Module):
+    """Baseline: patch features -> Linear/ReLU/Dropout -> ABMIL -> head (no re-embedding)."""
+
+    def __init__(self, in_dim: int, n_outputs: int, hidden: int = 512, attn_dim: int = 128, dropout: float = 0.25):
+        super().__init__()
+        self.norm = Standardise(in_dim)
+        self.proj = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Dropout(dropout))
+        self.pool = AttentionPool(hidden, attn_dim)
+        self.head = nn.Linear(hidden, n_outputs)
+
+    def forward(self, patches: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        pooled, _ = self.pool(self.proj(self.norm(patches)), mask)
+        return self.head(pooled)
+
+
+class LinearModel(nn.Module):
+    """Baseline: one vector a slide (mean-pooled patch features or a slide FM) -> standardise -> linear."""
+
+    def __init__(self, in_dim: int, n_outputs: int) -> None:
+        super().__init__()
+        self.norm = Standardise(in_dim)
+        self.head = nn.Linear(in_dim, n_outputs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.norm(x))

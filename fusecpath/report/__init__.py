@@ -1,0 +1,1 @@
+"""Reports of a fuse run: plots and the results table."""
