@@ -234,7 +234,7 @@ def _add_hub_commands(app: typer.Typer) -> None:
 
     @app.command("push")
     def push(
-        run_dir: Annotated[str, typer.Argument(help="A checkpoint folder, or a run folder holding checkpoint/.")],
+        run_dir: Annotated[str, typer.Argument(help="A fuse run folder (its model/ checkpoint) or a checkpoint folder.")],
         repo: Annotated[str, typer.Option("--repo", help="The Hub repo id, org/name.")],
         private: Annotated[bool, typer.Option("--private", help="Create the repo private.")] = False,
         revision: Annotated[str | None, typer.Option(help="Branch to commit to (created if needed).")] = None,
@@ -244,7 +244,10 @@ def _add_hub_commands(app: typer.Typer) -> None:
         from fusecpath.hub.remote import push as push_checkpoint
 
         url = push_checkpoint(run_dir, repo, private=private, revision=revision)
-        print_json({"repo_id": repo, "url": url}) if as_json else typer.echo(url)
+        if as_json:
+            print_json({"repo_id": repo, "url": url})
+        else:
+            typer.echo(url)
 
     @app.command("pull")
     def pull(
@@ -264,6 +267,35 @@ def _add_hub_commands(app: typer.Typer) -> None:
         for fm in report["fms"]:
             state = "ok" if fm["ok"] else fm["problem"]
             typer.echo(f"  {fm['name']} ({fm['level']}, plugin {fm['plugin']}): {state}")
+
+    @app.command("predict")
+    def predict(
+        inputs: Annotated[list[str], typer.Argument(help="Slide files and/or folders of slides.")],
+        model: Annotated[str, typer.Option("--model", help="A fuse run folder, a checkpoint folder or org/name.")],
+        out: Annotated[str, typer.Option("--out", help="Folder for predictions.csv, heatmaps/ and features/.")],
+        revision: Annotated[str | None, typer.Option(help="Branch, tag or commit of a Hub model.")] = None,
+        mpp: Annotated[float | None, typer.Option(help="µm/px for slides whose file does not say.")] = None,
+        workers: Annotated[int, typer.Option(help="Patch-reading worker processes.")] = 0,
+        device: Annotated[str, typer.Option(help="torch device.")] = "cpu",
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Predict slides with a fused model: predictions.csv plus an attention heatmap (PNG, GeoJSON) a slide."""
+        from fusecpath.predict import predict as predict_slides
+
+        result = predict_slides(inputs, model, out, revision=revision, mpp=mpp, workers=workers, device=device,
+                                progress=not as_json and sys.stderr.isatty())
+        if as_json:
+            print_json(result.to_dict())
+        else:
+            for row in result.rows:
+                shown = {k: v for k, v in row.items() if k not in ("slide", "heatmap", "geojson", "slide_id")}
+                typer.echo(f"{row['slide_id']}: " + ", ".join(
+                    f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in shown.items()))
+            typer.echo(f"{len(result.rows)} predicted, {len(result.failures)} failed -> {result.out}")
+        for _, message in result.failures:
+            typer.echo(f"fusecpath: error: {message}", err=True)
+        if result.failures:
+            raise typer.Exit(1)
 
     hub = typer.Typer(help="Fused checkpoints on the Hugging Face Hub.", no_args_is_help=True)
     app.add_typer(hub, name="hub")

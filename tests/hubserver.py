@@ -3,8 +3,11 @@
 It speaks the subset of the Hub's HTTP API that ``huggingface_hub``'s create_repo, update_repo_settings,
 create_branch, upload_folder (preupload, LFS batch / upload / verify, ndjson commit), model_info,
 list_repo_tree, list_models and hf_hub_download / snapshot_download (resolve with ETag and X-Repo-Commit)
-use, with token-based namespaces, private and gated repos. Blobs are stored by sha256 under a folder.
-Tokens are compared and never stored beyond the user table the test gives, nor logged.
+use, with token-based namespaces, private and gated repos. Blobs are stored by sha256 under a folder;
+LFS downloads redirect to a "CDN" on another host name (localhost), as the Hub's do. Tokens are compared
+and never stored beyond the user table the test gives, nor logged. ``Cli`` runs the fusecpath CLI against
+it in a fresh process (huggingface_hub reads HF_ENDPOINT when imported); ``leaks`` finds a token in
+outputs or files.
 """
 
 from __future__ import annotations
@@ -13,8 +16,11 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import re
 import secrets
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -495,3 +501,33 @@ class HubServer:
             self.httpd.shutdown()
             self.thread.join()
         self.httpd.server_close()
+
+
+class Cli:
+    """Runs ``fusecpath`` in a subprocess against the test Hub; keeps every output for the token check."""
+
+    def __init__(self, hub: HubServer, root: Path, token: str):
+        self.hub, self.root, self.token, self.outputs = hub, root, token, []
+
+    def __call__(self, *args: str, token: str | None = "default", home: str = "home", **env: str):
+        """Run ``fusecpath ARGS`` with HF_HOME=ROOT/HOME and the given token (None: no token)."""
+        token = self.token if token == "default" else token
+        environ = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING_FACE"))}
+        environ.update(HF_ENDPOINT=self.hub.url, HF_HUB_DISABLE_XET="1", HF_HOME=str(self.root / home),
+                       HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_ETAG_TIMEOUT="5", **env)
+        if token:
+            environ["HF_TOKEN"] = token
+        run = subprocess.run([sys.executable, "-m", "fusecpath", *args], env=environ, capture_output=True,
+                             text=True, timeout=300)
+        self.outputs.append(run.stdout + run.stderr)
+        return run
+
+
+def leaks(cli: Cli, root: Path, secrets: tuple[str, ...]) -> list[str]:
+    """Where any of ``secrets`` appears: in a command's output, or in any file under ``root``."""
+    found = [f"output of command {i}" for i, text in enumerate(cli.outputs) if any(s in text for s in secrets)]
+    for path in root.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            data = path.read_bytes()
+            found += [str(path) for s in secrets if s.encode() in data]
+    return found

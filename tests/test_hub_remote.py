@@ -7,8 +7,6 @@ process with its own Hugging Face home and cache.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -18,7 +16,7 @@ import torch
 from fusecpath.hub import write_checkpoint
 
 sys.path.insert(0, str(Path(__file__).parent))
-from hubserver import HubServer  # noqa: E402
+from hubserver import Cli, HubServer, leaks  # noqa: E402
 
 TOKEN = "hf_testtoken_5f2c9a81d3e4b7c6a0"
 OTHER = "hf_othertoken_0b1c2d3e4f5a6b7c8d"
@@ -44,38 +42,15 @@ def make_checkpoint(folder: Path, records: list[dict]) -> Path:
     return write_checkpoint(folder, state, config, {"methods": {"fusecpath": {"auroc": [0.8, 0.9]}}})
 
 
-class Cli:
-    """Runs ``fusecpath`` in a subprocess against the test Hub; keeps every output for the token check."""
-
-    def __init__(self, hub: HubServer, root: Path):
-        self.hub, self.root, self.outputs = hub, root, []
-
-    def __call__(self, *args: str, token: str | None = TOKEN, home: str = "home", **env: str):
-        environ = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING_FACE"))}
-        environ.update(HF_ENDPOINT=self.hub.url, HF_HUB_DISABLE_XET="1", HF_HOME=str(self.root / home),
-                       HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_ETAG_TIMEOUT="5", **env)
-        if token:
-            environ["HF_TOKEN"] = token
-        run = subprocess.run([sys.executable, "-m", "fusecpath", *args], env=environ, capture_output=True,
-                             text=True, timeout=120)
-        self.outputs.append(run.stdout + run.stderr)
-        return run
-
-
 @pytest.fixture
 def cli(hub, tmp_path):
-    runner = Cli(hub, tmp_path)
+    runner = Cli(hub, tmp_path, TOKEN)
     yield runner
-    leaked = [text for text in runner.outputs if TOKEN in text or OTHER in text]
-    assert not leaked, "the token was printed"
-    for path in tmp_path.rglob("*"):
-        if path.is_file() and not path.is_symlink():
-            data = path.read_bytes()
-            assert TOKEN.encode() not in data and OTHER.encode() not in data, f"the token was written to {path}"
+    assert not leaks(runner, tmp_path, (TOKEN, OTHER)), "a token was printed or written"
 
 
 def test_push_pull_offline_and_search(tmp_path, hub, cli):
-    folder = make_checkpoint(tmp_path / "run" / "checkpoint", fms("hed-stain", "gabor-texture"))
+    folder = make_checkpoint(tmp_path / "run" / "model", fms("hed-stain", "gabor-texture"))
     push = cli("push", str(tmp_path / "run"), "--repo", "lab/tp53")
     assert push.returncode == 0, push.stderr
     assert push.stdout.strip() == f"{hub.url}/lab/tp53"
@@ -169,3 +144,11 @@ def test_pull_checks_fms_gating_and_tampering(tmp_path, hub, cli):
     config_blob.write_text(config_blob.read_text().replace('"a"', '"c"'))  # tamper with the cached file
     tampered = cli("pull", "lab/gated", HF_HUB_OFFLINE="1")
     assert tampered.returncode == 1 and "config.json does not match its sha256" in tampered.stderr
+
+
+def test_leak_check_finds_tokens(tmp_path, hub):
+    runner = Cli(hub, tmp_path, TOKEN)
+    runner.outputs.append(f"debug: Authorization: Bearer {TOKEN}")
+    (tmp_path / "deep").mkdir()
+    (tmp_path / "deep" / "log.txt").write_text(f"token={OTHER}")
+    assert leaks(runner, tmp_path, (TOKEN, OTHER)) == ["output of command 0", str(tmp_path / "deep" / "log.txt")]

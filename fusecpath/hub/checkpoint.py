@@ -215,9 +215,9 @@ def verify_checkpoint(directory: str | Path) -> dict[str, str]:
 
 
 def resolve_checkpoint_dir(path: str | Path) -> Path:
-    """A checkpoint folder, or a run folder holding one in ``checkpoint/``."""
+    """A checkpoint folder, or a run folder holding one in ``model/`` (as ``fuse`` writes) or ``checkpoint/``."""
     path = Path(path)
-    for candidate in (path, path / "checkpoint"):
+    for candidate in (path, path / "model", path / "checkpoint"):
         if is_checkpoint(candidate):
             return candidate
     if path.is_dir():
@@ -301,7 +301,11 @@ class CheckpointMixin:
     @classmethod
     def from_pretrained(cls, dir_or_repo_id: str | Path, revision: str | None = None):
         """Build the model from a checkpoint folder or a Hub repo id, in eval mode, after verifying it."""
-        state_dict, config, directory = read_checkpoint(dir_or_repo_id, revision=revision)
+        return cls.from_checkpoint(*read_checkpoint(dir_or_repo_id, revision=revision))
+
+    @classmethod
+    def from_checkpoint(cls, state_dict: Mapping[str, torch.Tensor], config: dict[str, Any], directory: Path):
+        """Build the model from what ``read_checkpoint`` returned."""
         model = cls.from_config({k: v for k, v in config.items() if k not in _BOOKKEEPING})
         try:
             model.load_state_dict(state_dict, strict=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -198,12 +199,15 @@ def _open(path: Path) -> openslide.AbstractSlide:
     except openslide.OpenSlideError as exc:
         raise SlideError(f"{path.name}: OpenSlide cannot open it ({exc}); the file is damaged or unsupported") from exc
     try:  # a plain PNG/JPEG/TIFF image
-        slide = openslide.ImageSlide(path)
-        slide.read_region((0, 0), 0, (1, 1))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PIL warns on truncated files before it fails on them
+            slide = openslide.ImageSlide(path)
+            slide.read_region((0, 0), 0, (1, 1))
         return slide
     except (OSError, ValueError, SyntaxError) as exc:
         raise SlideError(
-            f"{path.name}: neither a slide OpenSlide reads nor a PNG/JPEG/TIFF image ({exc})"
+            f"{path.name}: neither a slide OpenSlide reads nor a PNG/JPEG/TIFF image ({exc}); "
+            "the file may be truncated or damaged"
         ) from exc
 
 

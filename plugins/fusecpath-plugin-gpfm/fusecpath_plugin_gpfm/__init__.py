@@ -12,7 +12,7 @@ def register_encoders(register):
             name="gpfm",
             level="patch",
             embed_dim=1024,
-            loader="fusecpath.encoders.timm_vit:build",
+            loader="fusecpath.encoders.timm_dinov2:build",
             source="hf-hub:majiabo/GPFM",
             weights_file="GPFM.pth",
             arch={"model_name": "vit_large_patch14_dinov2", "img_size": 224, "init_values": 1e-5},

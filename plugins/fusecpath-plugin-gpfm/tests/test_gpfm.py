@@ -30,7 +30,8 @@ def test_pickle_checkpoint_round_trip(hf_cache, tmp_path):
     small = dataclasses.replace(spec, arch=dict(spec.arch, depth=2, embed_dim=64, num_heads=2), embed_dim=64)
     torch.manual_seed(0)
     direct = timm_vit.architecture(small).eval()
-    torch.save(direct.trunk.state_dict(), tmp_path / "GPFM.pth")  # a plain dict of tensors, as published
+    state = {**direct.trunk.state_dict(), "mask_token": torch.zeros(1, 64)}  # as DINOv2 training saves it
+    torch.save(state, tmp_path / "GPFM.pth")  # a plain dict of tensors, as published
     hf_cache("majiabo/GPFM", {"GPFM.pth": tmp_path / "GPFM.pth"})
     loaded = fusecpath.load_encoder(small)
     x = torch.randn(2, 3, 224, 224)

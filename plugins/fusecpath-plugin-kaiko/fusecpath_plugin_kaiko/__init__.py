@@ -34,7 +34,7 @@ def _vit(name: str) -> fusecpath.EncoderSpec:
         name=name,
         level="patch",
         embed_dim=dim,
-        loader="fusecpath.encoders.timm_vit:build",
+        loader="fusecpath.encoders.timm_dinov2:build",
         source=f"hf-hub:1aurent/{arch}.kaiko_ai_towards_large_pathology_fms",
         weights_file="model.safetensors",
         arch={"model_name": arch, "dynamic_img_size": True, **extra},

@@ -9,6 +9,7 @@ import torch
 import fusecpath
 from fusecpath.encoders import hf_vit, timm_vit
 from fusecpath.encoders.preprocess import preprocess
+from fusecpath.encoders.verify import build_on_meta
 from fusecpath.plugins import get_plugins
 from fusecpath.testing import reference_input
 
@@ -18,10 +19,6 @@ PUBLISHED = {
     "kaiko-vitb16": (768, 85.8e6), "kaiko-vitl14": (1024, 304.4e6), "midnight": (3072, 1.14e9),
     "midnight-cls": (1536, 1.14e9),
 }
-
-
-def _module(spec):
-    return timm_vit if spec.loader.startswith("fusecpath.encoders.timm_vit") else hf_vit
 
 
 def test_registered_through_entry_point():
@@ -34,8 +31,8 @@ def test_registered_through_entry_point():
 def test_architecture_on_meta(name):
     spec = fusecpath.get_spec(name)
     dim, params = PUBLISHED[name]
+    model = build_on_meta(spec)  # the loader module's architecture(spec), on the meta device
     with torch.device("meta"):
-        model = _module(spec).architecture(spec)
         out = model(torch.empty(2, 3, spec.input_px, spec.input_px))
     assert out.shape == (2, dim) == (2, spec.embed_dim)
     assert sum(p.numel() for p in model.parameters()) == pytest.approx(params, rel=0.01)

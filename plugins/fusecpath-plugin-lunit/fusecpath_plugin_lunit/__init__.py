@@ -18,7 +18,7 @@ def register_encoders(register):
             name="lunit-vits8",
             level="patch",
             embed_dim=384,
-            loader="fusecpath.encoders.timm_vit:build",
+            loader="fusecpath.encoders.timm_dinov2:build",
             source="hf-hub:1aurent/vit_small_patch8_224.lunit_dino",
             weights_file="model.safetensors",
             arch={"model_name": "vit_small_patch8_224"},

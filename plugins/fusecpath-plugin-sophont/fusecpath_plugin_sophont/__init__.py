@@ -1,6 +1,6 @@
 """Sophont AI / MedARC's OpenMidnight: an open replication of kaiko's Midnight, a DINOv2 ViT-g/14 with 4
 registers trained at 224 px. The checkpoint (teacher_checkpoint_load.pt) is in DINOv2's own layout and is
-renamed to timm's (``fusecpath_plugin_sophont.model``). Torch-free module.
+renamed to timm's by ``fusecpath.encoders.timm_dinov2``. Torch-free module.
 """
 
 import fusecpath
@@ -13,7 +13,7 @@ def register_encoders(register):
             name="openmidnight",
             level="patch",
             embed_dim=1536,
-            loader="fusecpath_plugin_sophont.model:build",
+            loader="fusecpath.encoders.timm_dinov2:build",
             source="hf-hub:SophontAI/OpenMidnight",
             weights_file="teacher_checkpoint_load.pt",
             arch={"model_name": "vit_giant_patch14_reg4_dinov2", "img_size": 224},

@@ -1,4 +1,11 @@
-"""OpenMidnight: a timm ViT-g/14-reg4 loaded from a checkpoint in DINOv2's own key layout."""
+"""timm ViTs whose checkpoint may be in timm's layout or in DINOv2's own (as DINOv2 training saves it).
+
+DINOv2's layout differs from timm's in three ways, undone by ``from_dinov2``: register tokens are
+``register_tokens`` (timm: ``reg_token``); with registers, DINOv2's position embedding includes the CLS
+position while timm's covers the patches only, so the (constant) CLS position is added to the CLS token;
+the fused SwiGLU is ``mlp.w12``/``mlp.w3`` (timm: ``mlp.fc1``/``mlp.fc2``). ``mask_token`` (training only)
+is dropped. A checkpoint already in timm's layout passes unchanged.
+"""
 
 from __future__ import annotations
 
@@ -15,11 +22,7 @@ architecture = timm_vit.architecture
 
 
 def from_dinov2(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """DINOv2 names -> timm's: registers, the CLS position folded into the CLS token, fused SwiGLU.
-
-    timm's DINOv2-with-registers model adds position embeddings to the patches only, so DINOv2's CLS
-    position (a constant) is added to the CLS token once; ``mask_token`` (training only) is dropped.
-    """
+    """DINOv2 key names and token layout -> timm's (a no-op for a timm checkpoint)."""
     state = {k: v for k, v in state.items() if k != "mask_token"}
     out: dict[str, torch.Tensor] = {}
     if "register_tokens" in state:
@@ -35,4 +38,5 @@ def from_dinov2(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def build(spec: EncoderSpec, weights: Path | None = None) -> nn.Module:
+    """``timm_vit.build`` with the checkpoint mapped from DINOv2's layout when it is in it."""
     return timm_vit.build(spec, weights, convert=from_dinov2)
