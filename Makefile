@@ -12,7 +12,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml $(addsuffix pyproject.toml,$(PLUGIN_DIRS))
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]" $(addprefix -e ./,$(PLUGIN_DIRS))
+	$(PY) -m pip install --quiet -e ".[dev,ray]" $(addprefix -e ./,$(PLUGIN_DIRS))
 	touch $@
 
 demo: $(STAMP)

@@ -85,9 +85,9 @@ def build_app() -> typer.Typer:
     @models.command("info")
     def models_info(name: str, as_json: JsonOpt = False) -> None:
         """Everything about one model: spec, weights, licence, gating, plugin, missing packages."""
-        from fusecpath.api import describe_encoder
-
         from rich.markup import escape
+
+        from fusecpath.api import describe_encoder
 
         info = describe_encoder(name)
         if as_json:
@@ -118,6 +118,7 @@ def build_app() -> typer.Typer:
     _add_zoo_commands(app)
     _add_hub_commands(app)
     _add_features_commands(app)
+    _add_fusion_commands(app)
     return app
 
 
@@ -161,6 +162,10 @@ def _add_features_commands(app: typer.Typer) -> None:
         workers: Annotated[int, typer.Option(help="DataLoader worker processes reading patches.")] = 0,
         device: Annotated[str, typer.Option(help="torch device: cpu, cuda, cuda:1, ...")] = "cpu",
         batch_size: Annotated[int, typer.Option("--batch-size", help="Patches a batch.")] = 64,
+        shard: Annotated[str | None, typer.Option(help="Only shard I/N of the slides (job arrays), e.g. 0/8.")] = None,
+        backend: Annotated[str, typer.Option(help="'local', or 'ray' for a Ray cluster.")] = "local",
+        address: Annotated[str | None, typer.Option(help="Ray cluster: ray://HOST:PORT or auto.")] = None,
+        ray_workers: Annotated[int, typer.Option("--ray-workers", help="Ray actors, each holding the FMs.")] = 2,
         as_json: JsonOpt = False,
     ) -> None:
         """Read each slide once and embed its tissue patches with every FM named; exit 1 if any failed."""
@@ -168,7 +173,8 @@ def _add_features_commands(app: typer.Typer) -> None:
 
         names = [name.strip() for name in fms.split(",") if name.strip()]
         result = run_extract(slides, names, out, mpp=mpp, workers=workers, device=device,
-                             batch_size=batch_size, progress=not as_json and sys.stderr.isatty())
+                             batch_size=batch_size, progress=not as_json and sys.stderr.isatty(),
+                             shard=shard, backend=backend, address=address, ray_workers=ray_workers)
         if as_json:
             print_json(result.to_dict())
         else:
@@ -227,6 +233,58 @@ def _add_features_commands(app: typer.Typer) -> None:
                         "slides": slides, "seed": seed})
         else:
             typer.echo(f"{slides} slides, labels {labels}")
+
+
+def _add_fusion_commands(app: typer.Typer) -> None:
+    """fuse: cross-validated FuseCPath with baselines on the same folds, and the final fused model."""
+
+    @app.command("fuse")
+    def fuse(
+        fms: Annotated[str, typer.Option("--fms", help="Comma-separated FMs: patch FMs are fused, slide FMs teach.")],
+        labels: Annotated[str, typer.Option("--labels", help="labels.csv (slide_id,label | time,event | targets).")],
+        task: Annotated[str, typer.Option("--task", help="classification, regression or survival.")],
+        out: Annotated[str, typer.Option("--out", help="The run folder (metrics, predictions, plot, model/).")],
+        features: Annotated[str | None, typer.Option("--features", help="Folder of extracted features.")] = None,
+        slides: Annotated[str | None, typer.Option("--slides", help="Folder of slides; missing features are extracted.")] = None,
+        folds: Annotated[int, typer.Option(help="Cross-validation folds (split by patient).")] = 5,
+        epochs: Annotated[int, typer.Option(help="Training epochs of every model.")] = 30,
+        seed: Annotated[int, typer.Option(help="Seed of folds, clusters, bags and training.")] = 0,
+        device: Annotated[str, typer.Option(help="torch device: cpu, cuda, cuda:1, ...")] = "cpu",
+        baselines: Annotated[bool, typer.Option("--baselines/--no-baselines", help="Also run the baselines.")] = True,
+        clusters: Annotated[int, typer.Option(help="K, clusters a slide.")] = 50,
+        per_cluster: Annotated[int, typer.Option("--per-cluster", help="N_K, patches a cluster in a bag.")] = 10,
+        bags: Annotated[int, typer.Option(help="N_R, bags a slide.")] = 50,
+        hidden: Annotated[int, typer.Option(help="Hidden size of the re-embedding.")] = 512,
+        optimizer: Annotated[str, typer.Option(help="sgd (the paper's) or adamw.")] = "sgd",
+        lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-4,
+        batch_size: Annotated[int, typer.Option("--batch-size", help="Bags a batch.")] = 64,
+        mpp: Annotated[float | None, typer.Option(help="µm/px for slides whose file does not say it.")] = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Fuse the FMs named (FuseCPath), with baselines on the same folds; print the results table."""
+        from fusecpath.fusion.fuse import FuseOptions
+        from fusecpath.fusion.fuse import fuse as run_fuse
+        from fusecpath.training.loop import TrainConfig
+
+        if task not in ("classification", "regression", "survival"):
+            raise typer.BadParameter("use classification, regression or survival", param_hint="--task")
+        names = [name.strip() for name in fms.split(",") if name.strip()]
+        options = FuseOptions(
+            folds=folds, seed=seed, baselines=baselines, n_clusters=clusters, per_cluster=per_cluster, n_bags=bags,
+            arch={"hidden": hidden}, mpp=mpp, progress=not as_json,
+            train=TrainConfig(epochs=epochs, optimizer=optimizer, lr=lr, batch_size=batch_size, seed=seed,
+                              device=device),
+        )
+        result = run_fuse(names, labels, task, out, features=features, slides=slides, options=options)
+        if as_json:
+            print_json({**result.metrics, "out": str(result.out), "predictions": str(result.predictions),
+                        "plot": str(result.plot), "model": str(result.checkpoint) if result.checkpoint else None})
+            return
+        from fusecpath.report.table import results_table
+
+        console().print(results_table(result.metrics))
+        typer.echo(f"{result.out}: metrics.json, predictions.csv, {result.plot.name}"
+                   + (f", {result.checkpoint.name}/" if result.checkpoint else "") + f" ({result.seconds:.0f} s)")
 
 
 def _add_hub_commands(app: typer.Typer) -> None:

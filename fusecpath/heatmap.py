@@ -9,8 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-HEATMAP_MPP = 8.0  # µm per thumbnail pixel
-MAX_THUMBNAIL_PX = 2048
+THUMBNAIL_PX = 1536  # the heatmap's longer side, in thumbnail pixels (never finer than level 0)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -74,12 +73,13 @@ def write_heatmap(path: Path, slide_path: Path, coords: np.ndarray, patch_size_l
 
     with open_slide(slide_path) as slide:
         w, h = slide.dimensions
-        mpp = max(HEATMAP_MPP, slide.mpp * max(w, h) / MAX_THUMBNAIL_PX)
+        mpp = max(slide.mpp, slide.mpp * max(w, h) / THUMBNAIL_PX)
         thumb, level0_per_px = slide.thumbnail(mpp)
     scores = np.asarray(scores, dtype=np.float64)
     ranks = (rankdata(scores) - 1) / max(1, len(scores) - 1) if len(scores) else scores  # ties share a rank
     grid = score_map(thumb.shape[:2], coords, patch_size_level0, ranks, level0_per_px)
-    fig, ax = plt.subplots(figsize=(8, 8 * thumb.shape[0] / thumb.shape[1] + 0.6), dpi=100)
+    height, width = thumb.shape[:2]
+    fig, ax = plt.subplots(figsize=(width / 100 + 1.5, height / 100 + 0.5), dpi=100)
     ax.imshow(thumb)
     shown = ax.imshow(np.ma.masked_invalid(grid), cmap="inferno", alpha=0.55, vmin=0, vmax=1,
                       interpolation="nearest")

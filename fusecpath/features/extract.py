@@ -284,7 +284,9 @@ def _stored_state(path: Path, checksum: str, slide_mpp: float) -> tuple[dict[str
         stored = open_features(path)
         if stored.format != "fusecpath" or stored.attrs.get("slide_checksum") != checksum:
             return {}, {}, None
-        if not np.isclose(float(stored.attrs.get("slide_mpp", -1)), slide_mpp):
+        if not np.isclose(float(stored.attrs.get("slide_mpp", -1)), slide_mpp) or not len(stored.coords):
+            return {}, {}, None
+        if not all(k in stored.attrs for k in ("mpp", "read_px", "patch_size_level0_exact")):
             return {}, {}, None
         patch = {fm: stored.fingerprint(fm) for fm in stored.patch_fms()}
         slide = {fm: stored.fingerprint(fm) for fm in stored.slide_fms()}
@@ -373,14 +375,23 @@ def _progress(enabled: bool) -> Iterator[Any]:
 
 def extract(slides: Sequence[str | Path], fms: Sequence[str | EncoderSpec], out: str | Path, *,
             mpp: float | None = None, workers: int = 0, device: str = "cpu", batch_size: int = 64,
-            progress: bool = True) -> ExtractionResult:
+            progress: bool = True, shard: str | None = None, backend: str = "local",
+            address: str | None = None, ray_workers: int = 2) -> ExtractionResult:
     """Extract the features of every FM in ``fms`` for every slide (files or directories) into
     ``out``: one HDF5 file a slide, named by the slide's file stem. ``mpp`` is used for slides whose
     file does not say its microns per pixel. Bad slides are recorded in ``failures`` and the others
-    go on; slides already stored with the same FM fingerprints are skipped."""
+    go on; slides already stored with the same FM fingerprints are skipped.
+
+    ``shard="I/N"`` takes only shard I of N of the slides (job arrays). ``backend="ray"`` runs the
+    slides on ``ray_workers`` Ray actors (a cluster at ``address``, else a local one)."""
+    from fusecpath.shards import take_shard
+
+    if backend not in ("local", "ray"):
+        raise FusecpathError(f"--backend {backend!r}: use 'local' or 'ray'")
     out_dir = Path(out)
     result = ExtractionResult()
     paths, missing = find_slides(slides)
+    paths = take_shard(paths, shard)
     result.failures.extend(missing)
     patch_specs, slide_specs, fm_failures = resolve_fms(fms)
     result.failures.extend(fm_failures)
@@ -390,24 +401,43 @@ def extract(slides: Sequence[str | Path], fms: Sequence[str | EncoderSpec], out:
         return result
     out_dir.mkdir(parents=True, exist_ok=True)
     seen: dict[str, Path] = {}
+    unique = []
+    for path in paths:
+        sid = slide_id(path)
+        if sid in seen:
+            result.failures.append((str(path), f"{path.name}: slide id {sid!r} is also {seen[sid].name}; "
+                                               "rename one (ids are file names without suffix)"))
+        else:
+            seen[sid] = path
+            unique.append(path)
     with _progress(progress) as bar:
-        engine = Extractor(device, batch_size, workers, bar)
-        cohort = bar.add_task("slides", total=len(paths)) if bar else None
-        for path in paths:
-            sid = slide_id(path)
-            if sid in seen:
-                result.failures.append((str(path), f"{path.name}: slide id {sid!r} is also {seen[sid].name}; "
-                                                   "rename one (ids are file names without suffix)"))
+        cohort = bar.add_task("slides", total=len(unique)) if bar else None
+
+        def record(path: Path, status: str, detail: Any) -> None:
+            """One slide's outcome: written/skipped (detail: summary), busy, or failed (detail: message)."""
+            target = feature_path(out_dir, slide_id(path))
+            if status in ("written", "skipped"):
+                (result.written if status == "written" else result.skipped).append(target)
+                result.slides.append({**detail, "status": status})
+            elif status == "busy":
+                result.busy.append(target)
             else:
-                seen[sid] = path
-                try:
-                    status, summary = extract_slide(engine, path, patch_specs, slide_specs, out_dir, mpp)
-                    (result.written if status == "written" else result.skipped).append(feature_path(out_dir, sid))
-                    result.slides.append({**summary, "status": status})
-                except SlideLockedError:
-                    result.busy.append(feature_path(out_dir, sid))
-                except (FusecpathError, OSError, RuntimeError, ValueError) as exc:
-                    result.failures.append((str(path), _one_line(exc)))
+                result.failures.append((str(path), detail))
             if bar:
                 bar.advance(cohort)
+
+        if backend == "ray":
+            from fusecpath.features.ray_backend import run_on_ray
+
+            run_on_ray(unique, patch_specs, slide_specs, out_dir, mpp, address=address, actors=ray_workers,
+                       device=device, batch_size=batch_size, loader_workers=workers, report=record)
+            return result
+        engine = Extractor(device, batch_size, workers, bar)
+        for path in unique:
+            try:
+                record(path, *extract_slide(engine, path, patch_specs, slide_specs, out_dir, mpp))
+            except SlideLockedError:
+                record(path, "busy", None)
+            except (FusecpathError, OSError, RuntimeError, ValueError) as exc:
+                record(path, "failed", _one_line(exc))
     return result

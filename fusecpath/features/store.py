@@ -96,6 +96,7 @@ def slide_lock(path: str | Path, wait: float = 0.0) -> Iterator[None]:
     Waits up to ``wait`` seconds for a live holder, then raises SlideLockedError.
     """
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     lock = lock_path(path)
     deadline = time.monotonic() + wait
     while True:

