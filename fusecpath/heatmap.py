@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-THUMBNAIL_PX = 1536  # the heatmap's longer side, in thumbnail pixels (never finer than level 0)
+THUMBNAIL_PX = 1024  # the heatmap's longer side, in thumbnail pixels (never finer than level 0)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -50,10 +50,11 @@ def score_map(shape: tuple[int, int], coords: np.ndarray, patch_size_level0: flo
               level0_per_px: float) -> np.ndarray:
     """(H, W) float map at thumbnail resolution, NaN where no patch lies; overlapping patches keep the max."""
     grid = np.full(shape, np.nan, np.float32)
-    side = max(1, round(patch_size_level0 / level0_per_px))
-    for (x, y), value in zip(np.asarray(coords, dtype=np.float64), scores, strict=True):
-        c0, r0 = int(x / level0_per_px), int(y / level0_per_px)
-        window = grid[r0:r0 + side, c0:c0 + side]
+    corners = np.asarray(coords, dtype=np.float64).reshape(-1, 2)
+    starts = np.round(corners / level0_per_px).astype(int)  # rounding both edges: neighbours share them
+    ends = np.maximum(starts + 1, np.round((corners + patch_size_level0) / level0_per_px).astype(int))
+    for (c0, r0), (c1, r1), value in zip(starts, ends, scores, strict=True):
+        window = grid[r0:r1, c0:c1]
         np.fmax(window, value, out=window)
     return grid
 

@@ -511,13 +511,17 @@ class Cli:
 
     def __call__(self, *args: str, token: str | None = "default", home: str = "home", **env: str):
         """Run ``fusecpath ARGS`` with HF_HOME=ROOT/HOME and the given token (None: no token)."""
+        return self.python("-m", "fusecpath", *args, token=token, home=home, **env)
+
+    def python(self, *args: str, token: str | None = "default", home: str = "home", **env: str):
+        """Run ``python ARGS`` in the same environment."""
         token = self.token if token == "default" else token
         environ = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING_FACE"))}
         environ.update(HF_ENDPOINT=self.hub.url, HF_HUB_DISABLE_XET="1", HF_HOME=str(self.root / home),
                        HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_ETAG_TIMEOUT="5", **env)
         if token:
             environ["HF_TOKEN"] = token
-        run = subprocess.run([sys.executable, "-m", "fusecpath", *args], env=environ, capture_output=True,
+        run = subprocess.run([sys.executable, *args], env=environ, capture_output=True,
                              text=True, timeout=300)
         self.outputs.append(run.stdout + run.stderr)
         return run

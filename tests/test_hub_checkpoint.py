@@ -132,7 +132,7 @@ def test_model_card_metadata_parses_and_renders(checkpoint):
     body = card.text
     assert "| fusecpath | 0.880 ± 0.051 |" in body and "| abmil-concat | 0.710 ± 0.050 |" in body
     assert "| virchow2 | patch | CC-BY-NC-ND-4.0 | yes |" in body and "| h-optimus-0 | patch | Apache-2.0 | no |" in body
-    assert "- slides: 24" in body
+    assert "- slides: 24" in body and "![roc](plots/roc.png)" in body and body.lstrip().startswith("# tp53-fused")
     assert "pip install fusecpath fusecpath-plugin-bioptimus fusecpath-plugin-paige" in body
 
 

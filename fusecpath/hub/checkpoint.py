@@ -129,13 +129,18 @@ def write_checkpoint(
         for name, src in extra.items():
             (tmp / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, tmp / name)
-        (tmp / CARD).write_text(render_card(config, metrics))
+        (tmp / CARD).write_text(render_card(config, metrics, images=card_images(tmp)))
         _write_sums(tmp)
         _replace_dir(tmp, directory)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return directory
+
+
+def card_images(directory: Path) -> list[str]:
+    """The PNG plots a checkpoint ships, for its model card."""
+    return [name for name in _listed_files(directory) if name.lower().endswith(".png")]
 
 
 def _listed_files(directory: Path) -> list[str]:

@@ -23,6 +23,7 @@ from fusecpath.hub.checkpoint import (
     CheckpointError,
     _replace_dir,
     _write_sums,
+    card_images,
     read_metrics,
     resolve_checkpoint_dir,
     verify_checkpoint,
@@ -95,7 +96,7 @@ def _stage(folder: Path, repo_id: str, root: Path) -> Path:
     staged = root / "checkpoint"
     shutil.copytree(folder, staged, ignore=shutil.ignore_patterns(".cache"))
     config = json.loads((staged / CONFIG).read_text())
-    (staged / CARD).write_text(render_card(config, read_metrics(staged), repo_id=repo_id))
+    (staged / CARD).write_text(render_card(config, read_metrics(staged), repo_id=repo_id, images=card_images(staged)))
     _write_sums(staged)
     return staged
 
@@ -133,15 +134,25 @@ def push(
 
 
 def download(repo_id: str, revision: str | None = None) -> Path:
-    """The repo's snapshot in the Hugging Face cache (downloaded if needed), verified."""
-    from huggingface_hub import snapshot_download
+    """The repo's snapshot in the Hugging Face cache (downloaded if needed), verified.
+
+    A cached copy that fails verification is downloaded again when the Hub is reachable.
+    """
+    from huggingface_hub import constants, snapshot_download
 
     with _hub_errors("pull", repo_id):
         directory = Path(snapshot_download(repo_id, revision=revision))
     try:
         verify_checkpoint(directory)
     except CheckpointError as exc:
-        raise CheckpointError(f"{repo_id}: {exc}") from exc
+        if constants.is_offline_mode():
+            raise CheckpointError(f"{repo_id}: {exc} (offline: unset HF_HUB_OFFLINE and pull again)") from exc
+        with _hub_errors("pull", repo_id):
+            directory = Path(snapshot_download(repo_id, revision=revision, force_download=True))
+        try:
+            verify_checkpoint(directory)
+        except CheckpointError as again:
+            raise CheckpointError(f"{repo_id} as stored on the Hub: {again}") from again
     return directory
 
 

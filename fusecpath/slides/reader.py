@@ -19,7 +19,7 @@ Image.MAX_IMAGE_PIXELS = None  # plain images can be whole slides; they are ours
 
 # Levels whose downsample exceeds the wanted one by at most this factor still count as "not coarser".
 LEVEL_TOLERANCE = 1.01
-THUMBNAIL_BAND_PIXELS = 1 << 24  # level pixels read at once when making a thumbnail
+THUMBNAIL_BAND_PIXELS = 1 << 22  # level pixels read at once when making a thumbnail
 
 
 class SlideError(FusecpathError):

@@ -20,7 +20,7 @@ SEGMENTATION_MPP = 8.0  # µm per pixel of the view segmented (about 1.25x)
 MIN_SATURATION = 0.05  # never call pixels tissue below this, whatever Otsu says (all-glass slides)
 MIN_TISSUE_UM2 = 40_000.0  # smaller specks are dropped (about 3 patches of 128 µm)
 MIN_HOLE_UM2 = 20_000.0  # smaller holes are filled
-MAX_VIEW_PX = 3072  # longest side of the segmented view
+MAX_VIEW_PX = 2048  # longest side of the segmented view
 
 
 @dataclass
@@ -112,8 +112,11 @@ def mask_polygons(mask: np.ndarray, downsample: float, tolerance: float = 0.75) 
 def segment_tissue(slide: Slide, mpp: float = SEGMENTATION_MPP, min_area_um2: float = MIN_TISSUE_UM2) -> TissueMask:
     """Find the tissue of ``slide`` on a view at about ``mpp`` µm/px (coarser for slides so large that
     the view would exceed MAX_VIEW_PX a side, so memory stays bounded)."""
-    mpp = max(mpp, max(slide.dimensions) * slide.mpp / MAX_VIEW_PX)
-    rgb, downsample = slide.thumbnail(mpp)
+    downsample = max(mpp, max(slide.dimensions) * slide.mpp / MAX_VIEW_PX) / slide.mpp
+    # A pyramid level a little coarser than asked is read as it is, rather than a finer one resized.
+    downsample = min((ds for ds in slide.level_downsamples if downsample <= ds <= 1.5 * downsample),
+                     default=downsample)
+    rgb, downsample = slide.thumbnail(downsample * slide.mpp)
     mask, threshold = tissue_mask(rgb, downsample * slide.mpp, min_area_um2=min_area_um2)
     return TissueMask(mask, downsample, mask_polygons(mask, downsample), rgb, threshold)
 
