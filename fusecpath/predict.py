@@ -97,7 +97,7 @@ def predict(
     from fusecpath.features.extract import extract, find_slides
     from fusecpath.features.store import feature_path, open_features
     from fusecpath.fusion import FusedModel, predict_slide
-    from fusecpath.heatmap import write_geojson, write_heatmap
+    from fusecpath.report.heatmap import write_geojson, write_heatmap
     from fusecpath.hub.checkpoint import read_checkpoint
     from fusecpath.slides import slide_id
     from fusecpath.training.tasks import Task

@@ -7,7 +7,7 @@ import json
 import numpy as np
 from PIL import Image
 
-from fusecpath.heatmap import score_map, write_geojson, write_heatmap
+from fusecpath.report.heatmap import score_map, write_geojson, write_heatmap
 
 
 def test_score_map_places_patches():

@@ -35,11 +35,11 @@ def fms(*names: str) -> list[dict]:
     return describe_fms(list(names))
 
 
-def make_checkpoint(folder: Path, records: list[dict]) -> Path:
+def make_checkpoint(folder: Path, records: list[dict], files: dict | None = None) -> Path:
     config = {"task": {"kind": "classification", "classes": ["a", "b"]}, "fms": records,
               "cohort": {"slides": 8, "source": "synthetic"}}
     state = {"w": torch.randn(64, 64), "b": torch.zeros(64)}
-    return write_checkpoint(folder, state, config, {"methods": {"fusecpath": {"auroc": [0.8, 0.9]}}})
+    return write_checkpoint(folder, state, config, {"methods": {"fusecpath": {"auroc": [0.8, 0.9]}}}, files)
 
 
 @pytest.fixture
@@ -81,9 +81,16 @@ def test_push_pull_offline_and_search(tmp_path, hub, cli):
 
 
 def test_search_lists_fused_models(tmp_path, hub, cli):
+    (tmp_path / "roc.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    make_checkpoint(tmp_path / "old", fms("hed-stain"), {"plots/roc.png": tmp_path / "roc.png"})
     make_checkpoint(tmp_path / "a", fms("hed-stain", "random-cnn"))
     make_checkpoint(tmp_path / "b", fms("gabor-texture"))
-    assert cli("push", str(tmp_path / "a"), "--repo", "lab/kras").returncode == 0
+    assert cli("push", str(tmp_path / "old"), "--repo", "lab/kras").returncode == 0
+    assert cli("push", str(tmp_path / "a"), "--repo", "lab/kras").returncode == 0  # replaces it whole
+    repo = hub.state.repos["lab/kras"]
+    assert sorted(repo.commits[repo.branches["main"]].files) == [
+        ".gitattributes", "README.md", "SHA256SUMS", "config.json", "metrics.json", "model.safetensors"]
+    assert cli("pull", "lab/kras").returncode == 0
     assert cli("push", str(tmp_path / "b"), "--repo", "alice/egfr", "--private").returncode == 0
     found = cli("hub", "search", "--json")
     rows = {row["id"]: row for row in json.loads(found.stdout)}

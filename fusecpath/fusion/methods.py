@@ -101,7 +101,8 @@ class ABMILMethod:
         self._feats = {s: d.concat(self.fms) for s, d in self.cohort.items()}
 
     def build(self, task: Task) -> ABMILModel:
-        return ABMILModel(next(iter(self._feats.values())).shape[1], task.n_outputs, hidden=self.hidden)
+        first = next(iter(self.cohort.values()))
+        return ABMILModel([first.patch[fm].shape[1] for fm in self.fms], task.n_outputs, hidden=self.hidden)
 
     def prepare(self, model: ABMILModel, slide_ids: Sequence[str]) -> None:
         model.norm.fit(torch.as_tensor(np.concatenate([self._feats[s] for s in slide_ids])))

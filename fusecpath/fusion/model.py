@@ -22,12 +22,21 @@ ARCH_DEFAULTS: dict[str, Any] = {
 
 
 class Standardise(nn.Module):
-    """x -> (x - mean) / std with statistics set from training data (kept in the state_dict)."""
+    """x -> (x - mean) / std with statistics set from training data (kept in the state_dict).
 
-    def __init__(self, dim: int) -> None:
+    With ``blocks`` (the dims of concatenated FMs) each FM's block is further scaled so that every FM
+    carries the same total variance: a 512-d FM does not drown a 32-d one at initialisation.
+    """
+
+    def __init__(self, dim: int, blocks: list[int] | None = None) -> None:
         super().__init__()
+        blocks = blocks or [dim]
+        if sum(blocks) != dim:
+            raise ValueError(f"FM dims {blocks} do not add up to {dim}")
         self.register_buffer("mean", torch.zeros(dim))
         self.register_buffer("std", torch.ones(dim))
+        balance = torch.cat([torch.full((b,), (dim / (len(blocks) * b)) ** 0.5) for b in blocks])
+        self.register_buffer("balance", balance, persistent=False)
 
     @torch.no_grad()
     def fit(self, x: torch.Tensor) -> None:
@@ -36,7 +45,7 @@ class Standardise(nn.Module):
         self.std.copy_(x.std(0).clamp_min(1e-6).float() if len(x) > 1 else torch.ones_like(self.std))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std
+        return (x - self.mean) / self.std * self.balance
 
 
 @dataclass
@@ -55,8 +64,9 @@ class FusedModel(nn.Module, CheckpointMixin):
         self.config = config
         arch = {**ARCH_DEFAULTS, **config.get("arch", {})}
         hidden, n_out = arch["hidden"], int(config["n_outputs"])
-        in_dim = sum(int(fm["embed_dim"]) for fm in config["patch_fms"])
-        self.norm = Standardise(in_dim)
+        dims = [int(fm["embed_dim"]) for fm in config["patch_fms"]]
+        in_dim = sum(dims)
+        self.norm = Standardise(in_dim, dims)
         self.proj = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Dropout(arch["dropout"]))
         self.blocks = nn.ModuleList(
             CR2TBlock(hidden, arch["n_heads"], arch["kernel"], arch["n_summaries"])
@@ -93,9 +103,11 @@ class FusedModel(nn.Module, CheckpointMixin):
 class ABMILModel(nn.Module):
     """Baseline: patch features -> Linear/ReLU/Dropout -> ABMIL -> head (no re-embedding)."""
 
-    def __init__(self, in_dim: int, n_outputs: int, hidden: int = 512, attn_dim: int = 128, dropout: float = 0.25):
+    def __init__(self, dims: list[int], n_outputs: int, hidden: int = 512, attn_dim: int = 128,
+                 dropout: float = 0.25) -> None:
         super().__init__()
-        self.norm = Standardise(in_dim)
+        in_dim = sum(dims)
+        self.norm = Standardise(in_dim, dims)
         self.proj = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Dropout(dropout))
         self.pool = AttentionPool(hidden, attn_dim)
         self.head = nn.Linear(hidden, n_outputs)

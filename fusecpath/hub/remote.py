@@ -125,8 +125,8 @@ def push(
                 api.update_repo_settings(repo_id, gated="auto")
             if revision and revision != "main":
                 api.create_branch(repo_id, branch=revision, exist_ok=True)
-            api.upload_folder(
-                repo_id=repo_id, folder_path=staged, revision=revision,
+            api.upload_folder(  # the commit also deletes files of an earlier checkpoint ("*")
+                repo_id=repo_id, folder_path=staged, revision=revision, delete_patterns="*",
                 commit_message=commit_message or f"fusecpath: fused {task_of(config)} model",
             )
     url = f"{_endpoint()}/{repo_id}"
