@@ -335,13 +335,14 @@ def _add_hub_commands(app: typer.Typer) -> None:
         mpp: Annotated[float | None, typer.Option(help="µm/px for slides whose file does not say.")] = None,
         workers: Annotated[int, typer.Option(help="Patch-reading worker processes.")] = 0,
         device: Annotated[str, typer.Option(help="torch device.")] = "cpu",
+        shard: Annotated[str | None, typer.Option(help="Only shard I/N of the slides (job arrays), e.g. 0/8.")] = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Predict slides with a fused model: predictions.csv plus an attention heatmap (PNG, GeoJSON) a slide."""
         from fusecpath.predict import predict as predict_slides
 
         result = predict_slides(inputs, model, out, revision=revision, mpp=mpp, workers=workers, device=device,
-                                progress=not as_json and sys.stderr.isatty())
+                                progress=not as_json and sys.stderr.isatty(), shard=shard)
         if as_json:
             print_json(result.to_dict())
         else:

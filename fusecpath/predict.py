@@ -89,16 +89,19 @@ def write_predictions(path: Path, rows: list[dict[str, Any]]) -> Path:
 def predict(
     inputs: Sequence[str | Path], model: str | Path, out: str | Path, *, revision: str | None = None,
     mpp: float | None = None, workers: int = 0, device: str = "cpu", progress: bool = True,
+    shard: str | None = None,
 ) -> PredictResult:
     """Predict every slide in ``inputs`` (files or folders) with ``model`` (folder or Hub repo id).
 
     Slides that fail (unreadable, no tissue) are listed in ``failures``; the others are predicted.
+    ``shard="I/N"`` predicts only shard I of N of the slides, into ``predictions-I-of-N.csv``.
     """
     from fusecpath.features.extract import extract, find_slides
     from fusecpath.features.store import feature_path, open_features
     from fusecpath.fusion import FusedModel, predict_slide
-    from fusecpath.report.heatmap import write_geojson, write_heatmap
     from fusecpath.hub.checkpoint import read_checkpoint
+    from fusecpath.report.heatmap import write_geojson, write_heatmap
+    from fusecpath.shards import parse_shard, take_shard
     from fusecpath.slides import slide_id
     from fusecpath.training.tasks import Task
 
@@ -107,6 +110,7 @@ def predict(
     fused = FusedModel.from_checkpoint(state, config, directory)
     task = Task.from_config(config["task"])
     slides, missing = find_slides(inputs)
+    slides = take_shard(slides, shard)
     if not slides:
         raise FusecpathError(f"no slide files in {', '.join(map(str, inputs))}" +
                              (f" ({missing[0][1]})" if missing else ""))
@@ -138,5 +142,6 @@ def predict(
         result.rows.append({"slide_id": sid, **columns, "patches": len(feats), "bags": len(pred.bag_outputs),
                             "slide": str(path), "heatmap": str(png), "geojson": str(geojson)})
     if result.rows:
-        result.predictions = write_predictions(out / "predictions.csv", result.rows)
+        name = "predictions.csv" if shard is None else "predictions-{}-of-{}.csv".format(*parse_shard(shard))
+        result.predictions = write_predictions(out / name, result.rows)
     return result
