@@ -48,7 +48,10 @@ print(time.perf_counter() - start)
 def mvlearn_python(explicit: str | None) -> str | None:
     """An interpreter that imports mvlearn: --mvlearn-python, MVLEARN_PYTHON, or this one."""
     for candidate in (explicit, os.environ.get("MVLEARN_PYTHON"), sys.executable):
-        if candidate and subprocess.run([candidate, "-c", "import mvlearn"], capture_output=True).returncode == 0:
+        if (
+            candidate
+            and subprocess.run([candidate, "-c", "import mvlearn"], capture_output=True).returncode == 0
+        ):
             return candidate
     return None
 
@@ -58,8 +61,13 @@ def run_mvlearn(python: str, views: list[np.ndarray]) -> tuple[np.ndarray, float
         data, out = Path(tmp) / "views.npz", Path(tmp) / "labels.npy"
         np.savez(data, **{f"v{i}": v for i, v in enumerate(views)})
         env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-        done = subprocess.run([python, "-c", _MVLEARN, str(data), str(out), str(N_CLUSTERS)], capture_output=True,
-                              text=True, env=env, check=True)
+        done = subprocess.run(
+            [python, "-c", _MVLEARN, str(data), str(out), str(N_CLUSTERS)],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
         return np.load(out), float(done.stdout.strip().splitlines()[-1])
 
 
@@ -87,21 +95,35 @@ def main(argv: list[str] | None = None) -> None:
         start = time.perf_counter()
         ours = multiview_cluster(views, N_CLUSTERS, seed=0)
         t_ours = time.perf_counter() - start
-        row = {"patches": n, "ours_seconds": t_ours, "ours_ari_truth": adjusted_rand_score(truth, ours),
-               "ours_silhouette": silhouette(views, ours)}
+        row = {
+            "patches": n,
+            "ours_seconds": t_ours,
+            "ours_ari_truth": adjusted_rand_score(truth, ours),
+            "ours_silhouette": silhouette(views, ours),
+        }
         if python and n != args.large:
             mv, t_mv = run_mvlearn(python, views)
-            row.update(mvlearn_seconds=t_mv, mvlearn_ari_truth=adjusted_rand_score(truth, mv),
-                       mvlearn_silhouette=silhouette(views, mv), ari_between=adjusted_rand_score(ours, mv),
-                       speedup=t_mv / t_ours)
+            row.update(
+                mvlearn_seconds=t_mv,
+                mvlearn_ari_truth=adjusted_rand_score(truth, mv),
+                mvlearn_silhouette=silhouette(views, mv),
+                ari_between=adjusted_rand_score(ours, mv),
+                speedup=t_mv / t_ours,
+            )
         rows.append(row)
         between = f"{row['ari_between']:.3f}" if "ari_between" in row else "-"
         speed = f"{row['speedup']:.0f}x" if "speedup" in row else "-"
-        print(f"{n:>8} {'fusecpath':>10} {t_ours:>9.2f} {speed:>9} {row['ours_ari_truth']:>10.3f} {between:>12} "
-              f"{row['ours_silhouette']:>11.3f}", flush=True)
+        print(
+            f"{n:>8} {'fusecpath':>10} {t_ours:>9.2f} {speed:>9} {row['ours_ari_truth']:>10.3f} {between:>12} "
+            f"{row['ours_silhouette']:>11.3f}",
+            flush=True,
+        )
         if "mvlearn_seconds" in row:
-            print(f"{n:>8} {'mvlearn':>10} {row['mvlearn_seconds']:>9.2f} {'1x':>9} {row['mvlearn_ari_truth']:>10.3f} "
-                  f"{between:>12} {row['mvlearn_silhouette']:>11.3f}", flush=True)
+            print(
+                f"{n:>8} {'mvlearn':>10} {row['mvlearn_seconds']:>9.2f} {'1x':>9} {row['mvlearn_ari_truth']:>10.3f} "
+                f"{between:>12} {row['mvlearn_silhouette']:>11.3f}",
+                flush=True,
+            )
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
 

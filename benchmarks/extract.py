@@ -128,7 +128,7 @@ def _summed(runs: list[tuple[int, float, float]]) -> tuple[int, float, float]:
 def peak_rss(args) -> dict:
     report = {}
     tile_um = 128.0
-    for label, patches in (("small", 1000), ("large", args.patches)):
+    for label, patches in (("small", 1000), ("medium", args.patches // 10), ("large", args.patches)):
         side_um = math.sqrt(patches * tile_um**2 / 0.85)
         cohort = args.out / f"rss-{label}"
         if not (cohort / "labels.csv").exists():

@@ -14,8 +14,10 @@ from fusecpath.training.tasks import Task
 CONFIG = {
     "patch_fms": [{"name": "a", "embed_dim": 6}, {"name": "b", "embed_dim": 10}],
     "slide_fms": [{"name": "s1", "embed_dim": 5}, {"name": "s2", "embed_dim": 7}],
-    "clustering": {"n_clusters": 4, "seed": 0}, "bags": {"per_cluster": 3, "n_bags": 2},
-    "arch": {"hidden": 32, "n_heads": 4, "n_summaries": 2}, "n_outputs": 3,
+    "clustering": {"n_clusters": 4, "seed": 0},
+    "bags": {"per_cluster": 3, "n_bags": 2},
+    "arch": {"hidden": 32, "n_heads": 4, "n_summaries": 2},
+    "n_outputs": 3,
     "task": {"kind": "classification", "classes": ["x", "y", "z"]},
 }
 
@@ -62,7 +64,9 @@ def test_kl_distillation_matches_reference_formula():
     teacher, student = torch.tensor([[2.0, -1.0]]), torch.tensor([[0.5, 0.3]])
     p = torch.softmax(teacher / 3, -1)
     q = torch.softmax(student / 3, -1)
-    assert task.distill(teacher, student).item() == pytest.approx(9 * (p * (p / q).log()).sum().item(), rel=1e-5)
+    assert task.distill(teacher, student).item() == pytest.approx(
+        9 * (p * (p / q).log()).sum().item(), rel=1e-5
+    )
 
 
 def test_config_is_json_and_rebuilds_the_model():
@@ -78,5 +82,8 @@ def test_config_is_json_and_rebuilds_the_model():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
 def test_runs_on_cuda():
     model = FusedModel(CONFIG).cuda().eval()
-    out = model(torch.randn(2, 4, 3, 16, device="cuda"), [torch.randn(2, 5, device="cuda"), torch.randn(2, 7, device="cuda")])
+    out = model(
+        torch.randn(2, 4, 3, 16, device="cuda"),
+        [torch.randn(2, 5, device="cuda"), torch.randn(2, 7, device="cuda")],
+    )
     assert out.logits.is_cuda and out.logits.shape == (2, 3)

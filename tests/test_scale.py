@@ -29,6 +29,15 @@ def cohort(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def local_store(cohort, tmp_path_factory) -> Path:
+    """The cohort extracted by one ordinary local run: what every other way must reproduce."""
+    out = tmp_path_factory.mktemp("scale-local")
+    result = run_extract(cohort, out)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
 def run_extract(cohort: Path, out: Path, *extra: str, wait: bool = True):
     cmd = [sys.executable, "-m", "fusecpath", "extract", str(cohort), "--fms", FMS, "--out", str(out),
            "--json", *extra]
@@ -73,16 +82,14 @@ def test_shard_split_is_disjoint_and_complete():
             parse_shard(bad)
 
 
-def test_shards_cover_the_cohort_like_one_run(cohort, tmp_path):
+def test_shards_cover_the_cohort_like_one_run(cohort, local_store, tmp_path):
     for index in range(2):
         result = run_extract(cohort, tmp_path / "sharded", "--shard", f"{index}/2")
         assert result.returncode == 0, result.stderr
         assert len(json.loads(result.stdout)["written"]) == 2
     again = json.loads(run_extract(cohort, tmp_path / "sharded", "--shard", "1/2").stdout)
     assert again["written"] == [] and len(again["skipped"]) == 2
-    whole = run_extract(cohort, tmp_path / "whole")
-    assert whole.returncode == 0, whole.stderr
-    assert_same_store(tmp_path / "sharded", tmp_path / "whole")
+    assert_same_store(tmp_path / "sharded", local_store)
 
 
 ray = pytest.importorskip("ray", reason="Ray is the optional extra fusecpath[ray]; make installs it")
@@ -93,10 +100,7 @@ def _worker_pids() -> list[int]:
     return [int(pid) for pid in out.split()]
 
 
-def test_ray_backend_matches_local_and_resumes_after_a_lost_worker(cohort, tmp_path):
-    local = run_extract(cohort, tmp_path / "local")
-    assert local.returncode == 0, local.stderr
-
+def test_ray_backend_matches_local_and_resumes_after_a_lost_worker(cohort, local_store, tmp_path):
     # Kill a worker as soon as the first slide is stored; the run goes on with a new worker.
     proc = run_extract(cohort, tmp_path / "ray", "--backend", "ray", "--ray-workers", "2", wait=False)
     deadline = time.monotonic() + 300
@@ -126,4 +130,4 @@ def test_ray_backend_matches_local_and_resumes_after_a_lost_worker(cohort, tmp_p
     for path in (tmp_path / "ray").glob("*.h5"):
         if path.stem in done_before:
             assert path.stat().st_mtime_ns == done_before[path.stem]
-    assert_same_store(tmp_path / "ray", tmp_path / "local")
+    assert_same_store(tmp_path / "ray", local_store)

@@ -99,19 +99,40 @@ def _csv(tmp_path, text):
 GOOD = "slide_id,label\n" + "".join(f"P{i:02d},{'ab'[i % 2]}\n" for i in range(10))
 
 
-@pytest.mark.parametrize("text,kind,match", [
-    (GOOD + "P00,a\n", "classification", "duplicate slide_id 'P00'"),
-    (GOOD.replace("P03,b", "P03,"), "classification", "no value in column 'label'"),
-    ("slide_id,label\n" + "".join(f"P{i:02d},{'ab'[i % 2] if i else 'c'}\n" for i in range(11)), "classification",
-     "class 'c' has 1 patients"),
-    ("slide_id,label,patient_id\nS1,a,X\nS2,b,X\n" + "".join(f"P{i:02d},{'ab'[i % 2]},P{i}\n" for i in range(10)),
-     "classification", "patient 'X' has slides with different labels"),
-    ("slide_id,time,event\n" + "".join(f"P{i:02d},{i + 1},1\n" for i in range(9)) + "P09,nan,1\n", "survival",
-     "no value in column 'time'"),
-    ("slide_id,time,event\n" + "".join(f"P{i:02d},{i + 1},2\n" for i in range(10)), "survival", "event must be 1"),
-    ("slide_id,score\n" + "".join(f"P{i:02d},{i}\n" for i in range(9)) + "P09,inf\n", "regression", "finite number"),
-    ("id,label\nP1,a\n", "classification", "needs a slide_id column"),
-])
+@pytest.mark.parametrize(
+    "text,kind,match",
+    [
+        (GOOD + "P00,a\n", "classification", "duplicate slide_id 'P00'"),
+        (GOOD.replace("P03,b", "P03,"), "classification", "no value in column 'label'"),
+        (
+            "slide_id,label\n" + "".join(f"P{i:02d},{'ab'[i % 2] if i else 'c'}\n" for i in range(11)),
+            "classification",
+            "class 'c' has 1 patients",
+        ),
+        (
+            "slide_id,label,patient_id\nS1,a,X\nS2,b,X\n"
+            + "".join(f"P{i:02d},{'ab'[i % 2]},P{i}\n" for i in range(10)),
+            "classification",
+            "patient 'X' has slides with different labels",
+        ),
+        (
+            "slide_id,time,event\n" + "".join(f"P{i:02d},{i + 1},1\n" for i in range(9)) + "P09,nan,1\n",
+            "survival",
+            "no value in column 'time'",
+        ),
+        (
+            "slide_id,time,event\n" + "".join(f"P{i:02d},{i + 1},2\n" for i in range(10)),
+            "survival",
+            "event must be 1",
+        ),
+        (
+            "slide_id,score\n" + "".join(f"P{i:02d},{i}\n" for i in range(9)) + "P09,inf\n",
+            "regression",
+            "finite number",
+        ),
+        ("id,label\nP1,a\n", "classification", "needs a slide_id column"),
+    ],
+)
 def test_labels_errors_are_one_clear_line(tmp_path, text, kind, match):
     with pytest.raises(LabelsError, match=match) as info:
         read_labels(_csv(tmp_path, text), kind, n_folds=5)
@@ -129,10 +150,16 @@ def test_labels_missing_slides_and_unknown_class(tmp_path):
 def test_labels_parse_each_task(tmp_path):
     lab = read_labels(_csv(tmp_path, GOOD), "classification", n_folds=5)
     assert lab.classes == ["a", "b"] and list(lab.y[:3]) == [0, 1, 0]
-    reg = read_labels(_csv(tmp_path, "slide_id,g1,g2\n" + "".join(f"P{i},{i},{-i}\n" for i in range(6))),
-                      "regression", n_folds=5)
+    reg = read_labels(
+        _csv(tmp_path, "slide_id,g1,g2\n" + "".join(f"P{i},{i},{-i}\n" for i in range(6))),
+        "regression",
+        n_folds=5,
+    )
     assert reg.targets == ["g1", "g2"] and reg.y.shape == (6, 2)
-    surv = read_labels(_csv(tmp_path, "slide_id,time,event\n" + "".join(f"P{i},{i + 1},{i % 2}\n" for i in range(6))),
-                       "survival", n_folds=5)
+    surv = read_labels(
+        _csv(tmp_path, "slide_id,time,event\n" + "".join(f"P{i},{i + 1},{i % 2}\n" for i in range(6))),
+        "survival",
+        n_folds=5,
+    )
     assert surv.y.shape == (6, 2)
     assert Task("survival").n_outputs == 1 and Task("regression", targets=["g1", "g2"]).n_outputs == 2

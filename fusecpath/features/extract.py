@@ -199,7 +199,7 @@ class Extractor:
     def embed_patches(self, slide_path: Path, mpp: float, coords: np.ndarray, groups: list[ReadGroup],
                       out: h5py.File, label: str) -> None:
         """Stream every group's FMs' features of ``coords`` into ``patch/<fm>`` datasets of ``out``."""
-        from fusecpath.encoders.preprocess import preprocess
+        from fusecpath.encoders.preprocess import preprocess, to_float
 
         torch = self.torch
         n = len(coords)
@@ -218,7 +218,8 @@ class Extractor:
             for batch in loader:
                 size = len(batch[0])
                 for group, pixels in zip(groups, batch, strict=True):
-                    pixels = pixels.to(self.device, non_blocking=True)
+                    # decoded once, converted to float once; each FM resizes/normalises this (unchanged) tensor
+                    pixels = to_float(pixels.to(self.device, non_blocking=True))
                     for spec in group.specs:
                         with self.autocast(spec):
                             features = self.model(spec)(preprocess(pixels, spec))

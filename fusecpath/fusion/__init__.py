@@ -9,5 +9,13 @@ from fusecpath.fusion.fuse import FuseOptions, FuseResult, fuse
 from fusecpath.fusion.model import FusedModel
 from fusecpath.fusion.predict import SlidePrediction, predict_slide
 
-__all__ = ["FuseOptions", "FuseResult", "FusedModel", "SlidePrediction", "fuse", "make_bags", "multiview_cluster",
-           "predict_slide"]
+__all__ = [
+    "FuseOptions",
+    "FuseResult",
+    "FusedModel",
+    "SlidePrediction",
+    "fuse",
+    "make_bags",
+    "multiview_cluster",
+    "predict_slide",
+]

@@ -17,8 +17,12 @@ N_BAGS = 50  # N_R
 
 
 def make_bags(
-    labels: np.ndarray, n_clusters: int, n_bags: int = N_BAGS, per_cluster: int = N_PER_CLUSTER,
-    seed: int = 0, key: str = "",
+    labels: np.ndarray,
+    n_clusters: int,
+    n_bags: int = N_BAGS,
+    per_cluster: int = N_PER_CLUSTER,
+    seed: int = 0,
+    key: str = "",
 ) -> np.ndarray:
     """(n_bags, n_clusters, per_cluster) patch indices; deterministic for (labels, seed, key)."""
     labels = np.asarray(labels)

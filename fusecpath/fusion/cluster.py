@@ -117,7 +117,9 @@ def knn_graph(x: torch.Tensor, n_neighbors: int, seed: int = 0) -> torch.Tensor:
         return a.coalesce().to_sparse_csr()
 
 
-def _knn_rows(x: torch.Tensor, queries: torch.Tensor, candidates: torch.Tensor, n_neighbors: int) -> torch.Tensor:
+def _knn_rows(
+    x: torch.Tensor, queries: torch.Tensor, candidates: torch.Tensor, n_neighbors: int
+) -> torch.Tensor:
     """For each query row, the indices (into x) of its n_neighbors nearest candidates, itself first."""
     cand = x[candidates]
     cand_sq = (cand * cand).sum(1)
@@ -125,10 +127,10 @@ def _knn_rows(x: torch.Tensor, queries: torch.Tensor, candidates: torch.Tensor, 
     pos[candidates] = torch.arange(len(candidates))
     out = torch.empty((len(queries), n_neighbors), dtype=torch.long)
     for start in range(0, len(queries), _BLOCK):
-        q = queries[start:start + _BLOCK]
+        q = queries[start : start + _BLOCK]
         dist = cand_sq[None, :] - 2.0 * x[q] @ cand.T
         dist[torch.arange(len(q)), pos[q]] = -torch.inf  # a row is its own first neighbour
-        out[start:start + len(q)] = candidates[dist.topk(n_neighbors, dim=1, largest=False).indices]
+        out[start : start + len(q)] = candidates[dist.topk(n_neighbors, dim=1, largest=False).indices]
     return out
 
 

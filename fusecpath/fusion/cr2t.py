@@ -54,7 +54,7 @@ class CrossClusterAttention(nn.Module):
     def __init__(self, dim: int, n_heads: int = 8, n_summaries: int = 3, dropout: float = 0.0) -> None:
         super().__init__()
         self.n_heads = n_heads
-        self.combine = nn.Parameter(torch.randn(dim, n_summaries) * dim ** -0.5)
+        self.combine = nn.Parameter(torch.randn(dim, n_summaries) * dim**-0.5)
         self.qkv = nn.Linear(dim, 3 * dim)
         self.out = nn.Linear(dim, dim)
         self.drop = nn.Dropout(dropout)
@@ -75,8 +75,9 @@ class CrossClusterAttention(nn.Module):
 class CR2TBlock(nn.Module):
     """Pre-norm residual C-MSA then CC-MSA."""
 
-    def __init__(self, dim: int, n_heads: int = 8, kernel: int = 15, n_summaries: int = 3,
-                 dropout: float = 0.0) -> None:
+    def __init__(
+        self, dim: int, n_heads: int = 8, kernel: int = 15, n_summaries: int = 3, dropout: float = 0.0
+    ) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim)
         self.within = ClusterAttention(dim, n_heads, kernel, dropout)

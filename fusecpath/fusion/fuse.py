@@ -79,9 +79,17 @@ def fm_record(name: str) -> dict[str, Any]:
 
     registry = get_registry()
     spec = registry.get(name)
-    return {"name": spec.name, "level": spec.level, "fingerprint": spec.fingerprint(), "embed_dim": spec.embed_dim,
-            "mpp": spec.mpp, "read_px": spec.read_px, "requires": spec.requires, "license": spec.license,
-            "plugin": registry.plugin_of(spec.name)}
+    return {
+        "name": spec.name,
+        "level": spec.level,
+        "fingerprint": spec.fingerprint(),
+        "embed_dim": spec.embed_dim,
+        "mpp": spec.mpp,
+        "read_px": spec.read_px,
+        "requires": spec.requires,
+        "license": spec.license,
+        "plugin": registry.plugin_of(spec.name),
+    }
 
 
 def split_fms(fms: Sequence[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -93,7 +101,9 @@ def split_fms(fms: Sequence[str]) -> tuple[list[dict[str, Any]], list[dict[str, 
     patch = [r for r in records if r["level"] == "patch"]
     slide = [r for r in records if r["level"] == "slide"]
     if not patch:
-        raise FuseError("--fms names no patch FM; fusion needs at least one (e.g. --fms hed-stain,gabor-texture)")
+        raise FuseError(
+            "--fms names no patch FM; fusion needs at least one (e.g. --fms hed-stain,gabor-texture)"
+        )
     return patch, slide
 
 
@@ -104,8 +114,9 @@ def _stored_ids(features: Path) -> list[str]:
     return sorted(p.stem for p in features.glob("*.h5") if not p.name.startswith("."))
 
 
-def ensure_features(fms: list[dict[str, Any]], features: Path | None, slides: Path | None, out: Path,
-                    options: FuseOptions) -> Path:
+def ensure_features(
+    fms: list[dict[str, Any]], features: Path | None, slides: Path | None, out: Path, options: FuseOptions
+) -> Path:
     """The feature folder, after extracting whatever FM is missing or stale (needs ``slides``)."""
     from fusecpath.features.store import open_features
 
@@ -123,8 +134,15 @@ def ensure_features(fms: list[dict[str, Any]], features: Path | None, slides: Pa
         from fusecpath.features.extract import extract
 
         _log(options, f"extracting {', '.join(fm['name'] for fm in fms)} from {slides} into {store}")
-        result = extract([slides], [fm["name"] for fm in fms], store, mpp=options.mpp, workers=options.workers,
-                         device=options.train.device, progress=options.progress)
+        result = extract(
+            [slides],
+            [fm["name"] for fm in fms],
+            store,
+            mpp=options.mpp,
+            workers=options.workers,
+            device=options.train.device,
+            progress=options.progress,
+        )
         for slide, error in result.failures:
             _log(options, f"[yellow]skipped {slide}: {error}[/yellow]")
     return store
@@ -147,13 +165,20 @@ def load_cohort(store: Path, labels: Labels, patch_fms: list[dict], slide_fms: l
         for fm in [*patch_fms, *slide_fms]:
             have = feats.fingerprint(fm["name"])
             if have is not None and have != fm["fingerprint"]:
-                raise FuseError(f"{feats.path}: {fm['name']} features were extracted with spec fingerprint {have}, "
-                                f"the installed {fm['name']} is {fm['fingerprint']}; re-extract them")
+                raise FuseError(
+                    f"{feats.path}: {fm['name']} features were extracted with spec fingerprint {have}, "
+                    f"the installed {fm['name']} is {fm['fingerprint']}; re-extract them"
+                )
         patch = {fm["name"]: feats.patch(fm["name"]) for fm in patch_fms}
         if len(feats) == 0:
             raise FuseError(f"{feats.path}: no patches; remove slide {sid!r} from the labels")
-        cohort[sid] = SlideData(sid, feats.coords, patch, {fm["name"]: feats.slide(fm["name"]) for fm in slide_fms},
-                                patch_size_level0=feats.attrs.get("patch_size_level0"))
+        cohort[sid] = SlideData(
+            sid,
+            feats.coords,
+            patch,
+            {fm["name"]: feats.slide(fm["name"]) for fm in slide_fms},
+            patch_size_level0=feats.attrs.get("patch_size_level0"),
+        )
     return cohort
 
 
@@ -162,8 +187,9 @@ def cluster_key(patch_fms: list[dict], n_clusters: int, seed: int) -> str:
     return "clusters/" + hashlib.sha256(blob).hexdigest()[:16]
 
 
-def cluster_cohort(cohort: dict, store: Path, patch_fms: list[dict], n_clusters: int, seed: int,
-                   log: Callable[[str], None]) -> None:
+def cluster_cohort(
+    cohort: dict, store: Path, patch_fms: list[dict], n_clusters: int, seed: int, log: Callable[[str], None]
+) -> None:
     """Multi-view clusters of every slide, read from the store when cached there, else computed and cached."""
     from fusecpath.features.store import feature_path, open_features, write_arrays
     from fusecpath.fusion.cluster import multiview_cluster
@@ -179,9 +205,18 @@ def cluster_cohort(cohort: dict, store: Path, patch_fms: list[dict], n_clusters:
         data.clusters = multiview_cluster([data.patch[fm["name"]] for fm in patch_fms], n_clusters, seed)
         computed += 1
         if feats.format == "fusecpath":
-            write_arrays(path, {key: data.clusters}, {key: {"fms": ",".join(fm["name"] for fm in patch_fms),
-                                                            "n_clusters": n_clusters, "seed": seed,
-                                                            "algorithm": CLUSTER_ALGO}})
+            write_arrays(
+                path,
+                {key: data.clusters},
+                {
+                    key: {
+                        "fms": ",".join(fm["name"] for fm in patch_fms),
+                        "n_clusters": n_clusters,
+                        "seed": seed,
+                        "algorithm": CLUSTER_ALGO,
+                    }
+                },
+            )
     if computed:
         log(f"clustered {computed} slides ({time.perf_counter() - start:.1f} s); cached as {key}")
 
@@ -200,8 +235,13 @@ def fused_config(patch_fms: list[dict], slide_fms: list[dict], options: FuseOpti
         "fusecpath_version": __version__,
         "patch_fms": patch_fms,
         "slide_fms": slide_fms,
-        "clustering": {"algorithm": CLUSTER_ALGO, "n_clusters": options.n_clusters, "seed": options.seed,
-                       "n_neighbors": N_NEIGHBORS, "n_iter": N_ITER},
+        "clustering": {
+            "algorithm": CLUSTER_ALGO,
+            "n_clusters": options.n_clusters,
+            "seed": options.seed,
+            "n_neighbors": N_NEIGHBORS,
+            "n_iter": N_ITER,
+        },
         "bags": {"per_cluster": options.per_cluster, "n_bags": options.n_bags},
         "arch": {**ARCH_DEFAULTS, **options.arch},
         "distillation": {"lambda": DISTILL_LAMBDA, "teachers": [fm["name"] for fm in slide_fms]},
@@ -226,13 +266,21 @@ def build_methods(cohort: dict, patch_fms: list[dict], slide_fms: list[dict], op
     hidden = config["arch"]["hidden"]
     names = [fm["name"] for fm in patch_fms]
     if slide_fms:
-        methods.append(FuseCPathMethod(cohort, {**config, "slide_fms": []}, name="fusecpath-no-distill", **bag))
+        methods.append(
+            FuseCPathMethod(cohort, {**config, "slide_fms": []}, name="fusecpath-no-distill", **bag)
+        )
     size = options.n_clusters * options.per_cluster
     methods += [ABMILMethod(cohort, [n], size, options.n_bags, hidden, name=f"abmil-{n}") for n in names]
     if len(names) > 1:
         methods.append(ABMILMethod(cohort, names, size, options.n_bags, hidden, name="abmil-concat"))
-    methods.append(LinearMethod(mean_vectors(cohort, names), name="meanpool-" + ("concat" if len(names) > 1 else names[0])))
-    methods += [LinearMethod(slide_vectors(cohort, fm["name"]), name=f"linear-{fm['name']}") for fm in slide_fms]
+    methods.append(
+        LinearMethod(
+            mean_vectors(cohort, names), name="meanpool-" + ("concat" if len(names) > 1 else names[0])
+        )
+    )
+    methods += [
+        LinearMethod(slide_vectors(cohort, fm["name"]), name=f"linear-{fm['name']}") for fm in slide_fms
+    ]
     return methods
 
 
@@ -276,18 +324,28 @@ def _plot(task: Task, labels: Labels, oof: dict[str, np.ndarray], metrics: dict,
     if task.kind == "classification":
         positive = 1 if len(task.classes) == 2 else 0
         curves = {name: (labels.y == positive, pred[:, positive]) for name, pred in oof.items()}
-        title = f"out-of-fold ROC, class {task.classes[positive]!r}" + ("" if len(task.classes) == 2 else " vs rest")
+        title = f"out-of-fold ROC, class {task.classes[positive]!r}" + (
+            "" if len(task.classes) == 2 else " vs rest"
+        )
         return plot_results("classification", curves, means, out / "roc.png", title)
     if task.kind == "regression":
         curves = {"fusecpath": (labels.y[:, 0], oof["fusecpath"].reshape(len(labels.y), -1)[:, 0])}
-        return plot_results("regression", curves, means, out / "scatter.png", f"out-of-fold, {task.targets[0]}")
+        return plot_results(
+            "regression", curves, means, out / "scatter.png", f"out-of-fold, {task.targets[0]}"
+        )
     curves = {"fusecpath": ((labels.y[:, 0], labels.y[:, 1]), oof["fusecpath"].reshape(-1))}
     return plot_results("survival", curves, means, out / "km.png", "out-of-fold risk groups")
 
 
 def fuse(
-    fms: Sequence[str], labels: str | Path, task: str, out: str | Path, *, features: str | Path | None = None,
-    slides: str | Path | None = None, options: FuseOptions | None = None,
+    fms: Sequence[str],
+    labels: str | Path,
+    task: str,
+    out: str | Path,
+    *,
+    features: str | Path | None = None,
+    slides: str | Path | None = None,
+    options: FuseOptions | None = None,
 ) -> FuseResult:
     """Cross-validate the fusion of ``fms`` (patch FMs fused, slide FMs as teachers) and its baselines."""
     options = options or FuseOptions()
@@ -299,8 +357,13 @@ def fuse(
         raise FuseError(f"--folds must be at least 2, not {options.folds}")
     patch_fms, slide_fms = split_fms(fms)
     out.mkdir(parents=True, exist_ok=True)
-    store = ensure_features([*patch_fms, *slide_fms], Path(features) if features else None,
-                            Path(slides) if slides else None, out, options)
+    store = ensure_features(
+        [*patch_fms, *slide_fms],
+        Path(features) if features else None,
+        Path(slides) if slides else None,
+        out,
+        options,
+    )
     lab = read_labels(labels, task, available=set(_stored_ids(store)), n_folds=options.folds)
     the_task = Task(task, classes=lab.classes, targets=lab.targets)
     log = lambda message: _log(options, message)  # noqa: E731
@@ -309,15 +372,23 @@ def fuse(
     methods = build_methods(cohort, patch_fms, slide_fms, options)
     strat = strata(task, lab.y)
     folds = kfold(strat, lab.patients, options.folds, options.seed)
-    _atomic_write(out / "folds.json", json.dumps(
-        [{"fold": i, "test": [lab.slide_ids[j] for j in te]} for i, (_, te) in enumerate(folds)], indent=1))
+    _atomic_write(
+        out / "folds.json",
+        json.dumps(
+            [{"fold": i, "test": [lab.slide_ids[j] for j in te]} for i, (_, te) in enumerate(folds)], indent=1
+        ),
+    )
 
     ids = np.array(lab.slide_ids)
-    per_fold: dict[str, dict[str, list[float]]] = {m.name: {k: [] for k in the_task.metric_names} for m in methods}
+    per_fold: dict[str, dict[str, list[float]]] = {
+        m.name: {k: [] for k in the_task.metric_names} for m in methods
+    }
     oof = {m.name: np.zeros((len(ids), the_task.n_outputs if task != "survival" else 1)) for m in methods}
     rows: list[dict[str, Any]] = []
     for f, (train_idx, test_idx) in enumerate(folds):
-        fit, val = inner_split(strat[train_idx], lab.patients[train_idx], options.seed + f, options.val_fraction)
+        fit, val = inner_split(
+            strat[train_idx], lab.patients[train_idx], options.seed + f, options.val_fraction
+        )
         fit, val = train_idx[fit], train_idx[val]
         for method in methods:
             t0 = time.perf_counter()
@@ -329,14 +400,27 @@ def fuse(
                 per_fold[method.name][k].append(v)
             oof[method.name][test_idx] = pred.reshape(len(test_idx), -1)
             for i, p in zip(test_idx, pred, strict=True):
-                rows.append({"slide_id": ids[i], "patient_id": lab.patients[i], "fold": f, "method": method.name,
-                             **_label_columns(the_task, lab.y[i]), **_prediction_columns(the_task, p)})
+                rows.append(
+                    {
+                        "slide_id": ids[i],
+                        "patient_id": lab.patients[i],
+                        "fold": f,
+                        "method": method.name,
+                        **_label_columns(the_task, lab.y[i]),
+                        **_prediction_columns(the_task, p),
+                    }
+                )
             shown = ", ".join(f"{k} {v:.3f}" for k, v in scores.items())
-            log(f"fold {f + 1}/{options.folds} {method.name}: {shown} (epoch {info['best_epoch'] + 1}, "
-                f"{time.perf_counter() - t0:.1f} s)")
+            log(
+                f"fold {f + 1}/{options.folds} {method.name}: {shown} (epoch {info['best_epoch'] + 1}, "
+                f"{time.perf_counter() - t0:.1f} s)"
+            )
 
-    metrics = {"task": task, "folds": options.folds,
-               "methods": {name: {k: _summary(v) for k, v in values.items()} for name, values in per_fold.items()}}
+    metrics = {
+        "task": task,
+        "folds": options.folds,
+        "methods": {name: {k: _summary(v) for k, v in values.items()} for name, values in per_fold.items()},
+    }
     _atomic_write(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     predictions = out / "predictions.csv"
     _write_csv(predictions, rows)
@@ -356,8 +440,17 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     _atomic_write(path, buffer.getvalue())
 
 
-def _final_fit(method, task: Task, lab: Labels, strat: np.ndarray, options: FuseOptions, metrics: dict,
-               plot: Path, out: Path, log: Callable[[str], None]) -> Path:
+def _final_fit(
+    method,
+    task: Task,
+    lab: Labels,
+    strat: np.ndarray,
+    options: FuseOptions,
+    metrics: dict,
+    plot: Path,
+    out: Path,
+    log: Callable[[str], None],
+) -> Path:
     """The fused model trained on every slide (epoch chosen on a held-out validation split), saved."""
     ids = np.array(lab.slide_ids)
     fit, val = inner_split(strat, lab.patients, options.seed, options.val_fraction)

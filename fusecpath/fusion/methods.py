@@ -60,18 +60,24 @@ class FuseCPathMethod:
             norm.fit(torch.as_tensor(np.stack([self.cohort[s].slide[fm] for s in slide_ids])))
 
     def _teachers(self, ids: Sequence[str]) -> list[torch.Tensor]:
-        return [torch.as_tensor(np.stack([self.cohort[s].slide[fm] for s in ids]), dtype=torch.float32)
-                for fm in self.slide_fms]
+        return [
+            torch.as_tensor(np.stack([self.cohort[s].slide[fm] for s in ids]), dtype=torch.float32)
+            for fm in self.slide_fms
+        ]
 
     def bag_tensor(self, slide_id: str, bag_rows: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(self._feats[slide_id][bag_rows])
 
-    def batches(self, slide_ids: Sequence[str], epoch: int, batch_size: int, seed: int) -> Iterator[tuple[Any, np.ndarray]]:
+    def batches(
+        self, slide_ids: Sequence[str], epoch: int, batch_size: int, seed: int
+    ) -> Iterator[tuple[Any, np.ndarray]]:
         pairs = _shuffled_pairs(len(slide_ids), self.n_bags, epoch, seed)
         for start in range(0, len(pairs), batch_size):
-            chunk = pairs[start:start + batch_size]
+            chunk = pairs[start : start + batch_size]
             ids = [slide_ids[i] for i in chunk[:, 0]]
-            bags = torch.stack([self.bag_tensor(s, self._bags[s][b]) for s, b in zip(ids, chunk[:, 1], strict=True)])
+            bags = torch.stack(
+                [self.bag_tensor(s, self._bags[s][b]) for s, b in zip(ids, chunk[:, 1], strict=True)]
+            )
             yield (bags, self._teachers(ids)), chunk[:, 0]
 
     def loss(self, model: FusedModel, inputs: Any, y: torch.Tensor, task: Task) -> torch.Tensor:
@@ -107,19 +113,21 @@ class ABMILMethod:
     def prepare(self, model: ABMILModel, slide_ids: Sequence[str]) -> None:
         model.norm.fit(torch.as_tensor(np.concatenate([self._feats[s] for s in slide_ids])))
 
-    def batches(self, slide_ids: Sequence[str], epoch: int, batch_size: int, seed: int) -> Iterator[tuple[Any, np.ndarray]]:
+    def batches(
+        self, slide_ids: Sequence[str], epoch: int, batch_size: int, seed: int
+    ) -> Iterator[tuple[Any, np.ndarray]]:
         pairs = _shuffled_pairs(len(slide_ids), self.n_draws, epoch, seed)
         rng = np.random.default_rng([seed, epoch, 1])
         for start in range(0, len(pairs), batch_size):
-            pos = pairs[start:start + batch_size, 0]
+            pos = pairs[start : start + batch_size, 0]
             feats = [self._feats[slide_ids[i]] for i in pos]
             size = min(self.bag_size, max(len(f) for f in feats))
             x = torch.zeros(len(pos), size, feats[0].shape[1])
             mask = torch.zeros(len(pos), size, dtype=torch.bool)
             for row, f in enumerate(feats):
                 take = rng.choice(len(f), size=min(size, len(f)), replace=False)
-                x[row, :len(take)] = torch.as_tensor(f[take])
-                mask[row, :len(take)] = True
+                x[row, : len(take)] = torch.as_tensor(f[take])
+                mask[row, : len(take)] = True
             yield (x, mask), pos
 
     def loss(self, model: ABMILModel, inputs: Any, y: torch.Tensor, task: Task) -> torch.Tensor:
@@ -141,17 +149,24 @@ class LinearMethod:
     def prepare(self, model: LinearModel, slide_ids: Sequence[str]) -> None:
         model.norm.fit(torch.as_tensor(np.stack([self.vectors[s] for s in slide_ids])))
 
-    def batches(self, slide_ids: Sequence[str], epoch: int, batch_size: int, seed: int) -> Iterator[tuple[Any, np.ndarray]]:
+    def batches(
+        self, slide_ids: Sequence[str], epoch: int, batch_size: int, seed: int
+    ) -> Iterator[tuple[Any, np.ndarray]]:
         pairs = _shuffled_pairs(len(slide_ids), self.n_draws, epoch, seed)
         for start in range(0, len(pairs), batch_size):
-            pos = pairs[start:start + batch_size, 0]
-            yield torch.as_tensor(np.stack([self.vectors[slide_ids[i]] for i in pos]), dtype=torch.float32), pos
+            pos = pairs[start : start + batch_size, 0]
+            yield (
+                torch.as_tensor(np.stack([self.vectors[slide_ids[i]] for i in pos]), dtype=torch.float32),
+                pos,
+            )
 
     def loss(self, model: LinearModel, inputs: Any, y: torch.Tensor, task: Task) -> torch.Tensor:
         return task.loss(model(inputs), y)
 
     def score(self, model: LinearModel, slide_id: str, device: str) -> np.ndarray:
-        return model(torch.as_tensor(self.vectors[slide_id], dtype=torch.float32)[None].to(device)).cpu().numpy()
+        return (
+            model(torch.as_tensor(self.vectors[slide_id], dtype=torch.float32)[None].to(device)).cpu().numpy()
+        )
 
 
 def mean_vectors(cohort: Cohort, fms: list[str]) -> dict[str, np.ndarray]:
@@ -160,5 +175,3 @@ def mean_vectors(cohort: Cohort, fms: list[str]) -> dict[str, np.ndarray]:
 
 def slide_vectors(cohort: Cohort, fm: str) -> dict[str, np.ndarray]:
     return {s: d.slide[fm].astype(np.float32) for s, d in cohort.items()}
-
-

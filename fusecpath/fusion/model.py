@@ -17,7 +17,13 @@ from fusecpath.fusion.cr2t import CR2TBlock
 from fusecpath.hub.checkpoint import CheckpointMixin
 
 ARCH_DEFAULTS: dict[str, Any] = {
-    "hidden": 512, "n_heads": 8, "dropout": 0.25, "kernel": 15, "n_blocks": 1, "n_summaries": 3, "attn_dim": 128,
+    "hidden": 512,
+    "n_heads": 8,
+    "dropout": 0.25,
+    "kernel": 15,
+    "n_blocks": 1,
+    "n_summaries": 3,
+    "attn_dim": 128,
 }
 
 
@@ -75,8 +81,12 @@ class FusedModel(nn.Module, CheckpointMixin):
         self.final_norm = nn.LayerNorm(hidden)
         self.pool = AttentionPool(hidden, arch["attn_dim"])
         self.head = nn.Linear(hidden, n_out)
-        self.teacher_norms = nn.ModuleList(Standardise(int(fm["embed_dim"])) for fm in config.get("slide_fms", []))
-        self.teachers = nn.ModuleList(nn.Linear(int(fm["embed_dim"]), hidden) for fm in config.get("slide_fms", []))
+        self.teacher_norms = nn.ModuleList(
+            Standardise(int(fm["embed_dim"])) for fm in config.get("slide_fms", [])
+        )
+        self.teachers = nn.ModuleList(
+            nn.Linear(int(fm["embed_dim"]), hidden) for fm in config.get("slide_fms", [])
+        )
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> FusedModel:
@@ -95,7 +105,9 @@ class FusedModel(nn.Module, CheckpointMixin):
         pooled, attention = self.pool(self.final_norm(x).reshape(b, k * n, -1))
         teacher_logits = [
             self.head(proj(norm(emb)))
-            for proj, norm, emb in zip(self.teachers, self.teacher_norms, slide_embeddings or [], strict=False)
+            for proj, norm, emb in zip(
+                self.teachers, self.teacher_norms, slide_embeddings or [], strict=False
+            )
         ]
         return FusedOutput(self.head(pooled), attention, teacher_logits)
 
@@ -103,8 +115,9 @@ class FusedModel(nn.Module, CheckpointMixin):
 class ABMILModel(nn.Module):
     """Baseline: patch features -> Linear/ReLU/Dropout -> ABMIL -> head (no re-embedding)."""
 
-    def __init__(self, dims: list[int], n_outputs: int, hidden: int = 512, attn_dim: int = 128,
-                 dropout: float = 0.25) -> None:
+    def __init__(
+        self, dims: list[int], n_outputs: int, hidden: int = 512, attn_dim: int = 128, dropout: float = 0.25
+    ) -> None:
         super().__init__()
         in_dim = sum(dims)
         self.norm = Standardise(in_dim, dims)

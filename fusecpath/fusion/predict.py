@@ -21,7 +21,9 @@ from fusecpath.training.tasks import Task
 class SlidePrediction:
     output: np.ndarray  # decoded prediction: class probabilities, target values, or (1,) risk
     bag_outputs: np.ndarray  # (n_bags, ...) decoded per bag
-    attention: np.ndarray  # (N,) mean ABMIL weight of each patch over the bags it was drawn in (NaN: never drawn)
+    attention: (
+        np.ndarray
+    )  # (N,) mean ABMIL weight of each patch over the bags it was drawn in (NaN: never drawn)
     clusters: np.ndarray  # (N,) cluster label of each patch
 
 
@@ -31,8 +33,12 @@ def task_of(model: FusedModel) -> Task:
 
 @torch.no_grad()
 def predict_slide(
-    model: FusedModel, patch_features: dict[str, np.ndarray], coords: np.ndarray | None = None,
-    clusters: np.ndarray | None = None, slide_id: str = "", device: str = "cpu",
+    model: FusedModel,
+    patch_features: dict[str, np.ndarray],
+    coords: np.ndarray | None = None,
+    clusters: np.ndarray | None = None,
+    slide_id: str = "",
+    device: str = "cpu",
 ) -> SlidePrediction:
     """Predict one slide from its patch features (FM name -> (N, D)); ``coords`` are not needed by
     the model (clusters come from the features) and are accepted for callers that keep them together."""

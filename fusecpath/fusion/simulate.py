@@ -11,8 +11,12 @@ import numpy as np
 
 
 def multiview_blobs(
-    n: int, n_clusters: int = 50, dims: tuple[int, ...] = (32, 64, 128), seed: int = 0,
-    noise: float = 1.0, merge_fraction: float = 0.3,
+    n: int,
+    n_clusters: int = 50,
+    dims: tuple[int, ...] = (32, 64, 128),
+    seed: int = 0,
+    noise: float = 1.0,
+    merge_fraction: float = 0.3,
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """(views, truth): ``len(dims)`` float32 views of ``n`` rows, and the true label of each row."""
     rng = np.random.default_rng(seed)

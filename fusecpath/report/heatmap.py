@@ -30,24 +30,43 @@ def patch_geojson(
     for i, (x, y) in enumerate(np.asarray(coords, dtype=np.float64)):
         x1, y1 = x + patch_size_level0, y + patch_size_level0
         values = {name: round(float(scores[name][i]), 6) for name in names}
-        features.append({
-            "type": "Feature",
-            "geometry": {"type": "Polygon", "coordinates": [[[x, y], [x1, y], [x1, y1], [x, y1], [x, y]]]},
-            "properties": {"objectType": "detection", "name": f"patch {i}", "score": values[names[0]],
-                           **values, "measurements": values},
-        })
-    return {"type": "FeatureCollection", "properties": {"slide_id": slide_id, "units": "level-0 pixels"},
-            "features": features}
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [[[x, y], [x1, y], [x1, y1], [x, y1], [x, y]]],
+                },
+                "properties": {
+                    "objectType": "detection",
+                    "name": f"patch {i}",
+                    "score": values[names[0]],
+                    **values,
+                    "measurements": values,
+                },
+            }
+        )
+    return {
+        "type": "FeatureCollection",
+        "properties": {"slide_id": slide_id, "units": "level-0 pixels"},
+        "features": features,
+    }
 
 
-def write_geojson(path: Path, coords: np.ndarray, patch_size_level0: float, scores: Mapping[str, np.ndarray],
-                  slide_id: str) -> Path:
+def write_geojson(
+    path: Path, coords: np.ndarray, patch_size_level0: float, scores: Mapping[str, np.ndarray], slide_id: str
+) -> Path:
     _atomic_write(path, json.dumps(patch_geojson(coords, patch_size_level0, scores, slide_id)).encode())
     return path
 
 
-def score_map(shape: tuple[int, int], coords: np.ndarray, patch_size_level0: float, scores: np.ndarray,
-              level0_per_px: float) -> np.ndarray:
+def score_map(
+    shape: tuple[int, int],
+    coords: np.ndarray,
+    patch_size_level0: float,
+    scores: np.ndarray,
+    level0_per_px: float,
+) -> np.ndarray:
     """(H, W) float map at thumbnail resolution, NaN where no patch lies; overlapping patches keep the max."""
     grid = np.full(shape, np.nan, np.float32)
     corners = np.asarray(coords, dtype=np.float64).reshape(-1, 2)
@@ -59,8 +78,9 @@ def score_map(shape: tuple[int, int], coords: np.ndarray, patch_size_level0: flo
     return grid
 
 
-def write_heatmap(path: Path, slide_path: Path, coords: np.ndarray, patch_size_level0: float,
-                  scores: np.ndarray, title: str) -> Path:
+def write_heatmap(
+    path: Path, slide_path: Path, coords: np.ndarray, patch_size_level0: float, scores: np.ndarray, title: str
+) -> Path:
     """The slide's thumbnail with the patch scores in colour (rank-normalised within the slide)."""
     import matplotlib
 
@@ -82,8 +102,9 @@ def write_heatmap(path: Path, slide_path: Path, coords: np.ndarray, patch_size_l
     height, width = thumb.shape[:2]
     fig, ax = plt.subplots(figsize=(width / 100 + 1.5, height / 100 + 0.5), dpi=100)
     ax.imshow(thumb)
-    shown = ax.imshow(np.ma.masked_invalid(grid), cmap="inferno", alpha=0.55, vmin=0, vmax=1,
-                      interpolation="nearest")
+    shown = ax.imshow(
+        np.ma.masked_invalid(grid), cmap="inferno", alpha=0.55, vmin=0, vmax=1, interpolation="nearest"
+    )
     fig.colorbar(shown, ax=ax, fraction=0.04, label="attention (rank within slide)")
     ax.set_title(title, fontsize=10)
     ax.set_axis_off()

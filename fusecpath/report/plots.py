@@ -44,8 +44,13 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def plot_results(kind: str, curves: dict[str, tuple[np.ndarray, np.ndarray]], metric: dict[str, float],
-                 path: Path, title: str = "") -> Path:
+def plot_results(
+    kind: str,
+    curves: dict[str, tuple[np.ndarray, np.ndarray]],
+    metric: dict[str, float],
+    path: Path,
+    title: str = "",
+) -> Path:
     """One figure for every method's pooled out-of-fold predictions.
 
     classification: ``curves[name] = (labels, positive-class scores)`` (one-vs-rest of class 1 if binary);
@@ -57,7 +62,9 @@ def plot_results(kind: str, curves: dict[str, tuple[np.ndarray, np.ndarray]], me
     if kind == "classification":
         for name, (y, score) in curves.items():
             fpr, tpr = roc_points(y, score)
-            ax.plot(fpr, tpr, lw=2.5 if name == "fusecpath" else 1.2, label=f"{name} (AUROC {metric[name]:.3f})")
+            ax.plot(
+                fpr, tpr, lw=2.5 if name == "fusecpath" else 1.2, label=f"{name} (AUROC {metric[name]:.3f})"
+            )
         ax.plot([0, 1], [0, 1], "k:", lw=0.8)
         ax.set(xlabel="false positive rate", ylabel="true positive rate")
     elif kind == "regression":

@@ -16,5 +16,7 @@ def results_table(metrics: dict[str, Any]):
         table.add_column(name, justify="right")
     for method, values in methods.items():
         style = "bold green" if method == "fusecpath" else None
-        table.add_row(method, *(f"{values[m]['mean']:.3f} ± {values[m]['std']:.3f}" for m in names), style=style)
+        table.add_row(
+            method, *(f"{values[m]['mean']:.3f} ± {values[m]['std']:.3f}" for m in names), style=style
+        )
     return table

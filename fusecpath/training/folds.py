@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
 
@@ -30,11 +32,16 @@ def kfold(strat: np.ndarray, groups: np.ndarray, k: int, seed: int) -> list[tupl
     return [(np.sort(tr), np.sort(te)) for tr, te in splitter.split(np.zeros(len(strat)), strat, groups)]
 
 
-def inner_split(strat: np.ndarray, groups: np.ndarray, seed: int, fraction: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+def inner_split(
+    strat: np.ndarray, groups: np.ndarray, seed: int, fraction: float = 0.2
+) -> tuple[np.ndarray, np.ndarray]:
     """(fit, validation) indices within a training fold: about ``fraction`` of its patients for validation."""
     n_groups = len(np.unique(groups))
-    k = int(min(max(2, round(1 / fraction)), n_groups))
-    if k < 2:
+    if n_groups < 2:
         raise ValueError("a training fold needs at least two patients to hold one out for validation")
-    fit, val = kfold(strat, groups, k, seed)[0]
+    smallest = min(len(np.unique(groups[strat == s])) for s in np.unique(strat))
+    k = int(max(2, min(round(1 / fraction), n_groups, smallest)))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The least populated class")
+        fit, val = kfold(strat, groups, k, seed)[0]
     return fit, val

@@ -35,7 +35,10 @@ class Labels:
 
 
 def read_labels(
-    path: str | Path, kind: str, available: set[str] | None = None, n_folds: int = 5,
+    path: str | Path,
+    kind: str,
+    available: set[str] | None = None,
+    n_folds: int = 5,
     classes: list[str] | None = None,
 ) -> Labels:
     """Parse and validate ``path``; ``available`` (slide ids with features) catches missing slides."""
@@ -53,23 +56,31 @@ def read_labels(
     value_cols = _value_columns(path, header, kind)
     ids = [row["slide_id"] for row in rows]
     if dup := [s for s, n in Counter(ids).items() if n > 1]:
-        raise LabelsError(f"{path}: duplicate slide_id {dup[0]!r} ({len(dup)} duplicated ids); keep one row per slide")
+        raise LabelsError(
+            f"{path}: duplicate slide_id {dup[0]!r} ({len(dup)} duplicated ids); keep one row per slide"
+        )
     if "" in ids:
         raise LabelsError(f"{path}: row {ids.index('') + 2} has an empty slide_id")
     if available is not None and (missing := [s for s in ids if s not in available]):
-        raise LabelsError(f"{path}: {len(missing)} slides have no features or slide file, e.g. {missing[0]!r}; "
-                          "extract them or remove their rows")
+        raise LabelsError(
+            f"{path}: {len(missing)} slides have no features or slide file, e.g. {missing[0]!r}; "
+            "extract them or remove their rows"
+        )
     patients = np.array([row.get("patient_id") or patient_of(row["slide_id"]) for row in rows])
     for i, row in enumerate(rows):
         for col in value_cols:
             if row.get(col, "").lower() in ("", "nan", "na", "none", "null"):
-                raise LabelsError(f"{path}: row {i + 2} (slide {row['slide_id']!r}) has no value in column {col!r}")
+                raise LabelsError(
+                    f"{path}: row {i + 2} (slide {row['slide_id']!r}) has no value in column {col!r}"
+                )
     y, found_classes = _values(path, rows, kind, value_cols, classes)
     _check_patients(path, ids, patients, y)
     if kind == "classification":
         _check_class_counts(path, y, found_classes, patients, n_folds)
     elif len(np.unique(patients)) < n_folds:
-        raise LabelsError(f"{path}: {len(np.unique(patients))} patients cannot make {n_folds} folds; use --folds less")
+        raise LabelsError(
+            f"{path}: {len(np.unique(patients))} patients cannot make {n_folds} folds; use --folds less"
+        )
     return Labels(ids, patients, y, kind, found_classes, value_cols if kind == "regression" else [])
 
 
@@ -81,7 +92,9 @@ def _value_columns(path: Path, header: list[str], kind: str) -> list[str]:
             raise LabelsError(f"{path}: regression needs at least one target column after slide_id")
         return rest
     if missing := [c for c in needed if c not in header]:
-        raise LabelsError(f"{path}: {kind} needs columns slide_id,{','.join(needed)}; missing {', '.join(missing)}")
+        raise LabelsError(
+            f"{path}: {kind} needs columns slide_id,{','.join(needed)}; missing {', '.join(missing)}"
+        )
     return needed
 
 
@@ -101,7 +114,9 @@ def _values(path: Path, rows: list[dict], kind: str, cols: list[str], classes: l
         found = sorted(set(labels), key=_natural)
         if classes is not None:
             if unknown := sorted(set(labels) - set(classes)):
-                raise LabelsError(f"{path}: unknown class {unknown[0]!r}; the model knows {', '.join(classes)}")
+                raise LabelsError(
+                    f"{path}: unknown class {unknown[0]!r}; the model knows {', '.join(classes)}"
+                )
             found = list(classes)
         if len(found) < 2:
             raise LabelsError(f"{path}: only one class ({found[0]!r}); classification needs at least two")
@@ -130,13 +145,19 @@ def _check_patients(path: Path, ids: list[str], patients: np.ndarray, y: np.ndar
     for i, patient in enumerate(patients):
         j = first.setdefault(patient, i)
         if not np.array_equal(y[i], y[j]):
-            raise LabelsError(f"{path}: patient {str(patient)!r} has slides with different labels ({ids[j]!r}, {ids[i]!r}); "
-                              "one label per patient, or give distinct patient_id values")
+            raise LabelsError(
+                f"{path}: patient {str(patient)!r} has slides with different labels ({ids[j]!r}, {ids[i]!r}); "
+                "one label per patient, or give distinct patient_id values"
+            )
 
 
-def _check_class_counts(path: Path, y: np.ndarray, classes: list[str], patients: np.ndarray, n_folds: int) -> None:
+def _check_class_counts(
+    path: Path, y: np.ndarray, classes: list[str], patients: np.ndarray, n_folds: int
+) -> None:
     for c, name in enumerate(classes):
         n_patients = len(np.unique(patients[y == c]))
         if n_patients < n_folds:
-            raise LabelsError(f"{path}: class {name!r} has {n_patients} patients, fewer than the {n_folds} folds; "
-                              "add slides or use --folds less")
+            raise LabelsError(
+                f"{path}: class {name!r} has {n_patients} patients, fewer than the {n_folds} folds; "
+                "add slides or use --folds less"
+            )

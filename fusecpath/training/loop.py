@@ -46,7 +46,9 @@ class Method(Protocol):
     def prepare(self, model: nn.Module, slide_ids: Sequence[str]) -> None:
         """Fit what is fitted on training data only (feature standardisation)."""
 
-    def batches(self, slide_ids: Sequence[str], epoch: int, batch_size: int, seed: int) -> Iterator[tuple[Any, np.ndarray]]:
+    def batches(
+        self, slide_ids: Sequence[str], epoch: int, batch_size: int, seed: int
+    ) -> Iterator[tuple[Any, np.ndarray]]:
         """(inputs, positions into slide_ids) per training batch."""
 
     def loss(self, model: nn.Module, inputs: Any, y: torch.Tensor, task: Task) -> torch.Tensor: ...
@@ -65,7 +67,9 @@ def to_device(inputs: Any, device: str) -> Any:
     return inputs
 
 
-def predict(method: Method, model: nn.Module, task: Task, slide_ids: Sequence[str], device: str) -> np.ndarray:
+def predict(
+    method: Method, model: nn.Module, task: Task, slide_ids: Sequence[str], device: str
+) -> np.ndarray:
     """Decoded slide predictions: the mean over each slide's bags of the decoded bag outputs."""
     model.eval()
     with torch.no_grad():
@@ -84,7 +88,12 @@ def _selection(task: Task, method: Method, model: nn.Module, ids: Sequence[str],
 
 
 def train(
-    method: Method, task: Task, ids: Sequence[str], y: np.ndarray, val_ids: Sequence[str], val_y: np.ndarray,
+    method: Method,
+    task: Task,
+    ids: Sequence[str],
+    y: np.ndarray,
+    val_ids: Sequence[str],
+    val_y: np.ndarray,
     cfg: TrainConfig,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Train on (ids, y), pick the epoch by (val_ids, val_y); returns the best model and a log."""
@@ -115,7 +124,9 @@ def train(
             sched.step()
             total, n = total + float(loss.detach()) * len(pos), n + len(pos)
         score = _selection(task, method, model, val_ids, val_y, cfg.device)
-        history.append({"epoch": epoch, "train_loss": total / max(n, 1), "val_metric": score[0], "val_loss": -score[1]})
+        history.append(
+            {"epoch": epoch, "train_loss": total / max(n, 1), "val_metric": score[0], "val_loss": -score[1]}
+        )
         if best is None or score > best:
             best, best_epoch = score, epoch
             best_state = copy.deepcopy(model.state_dict())

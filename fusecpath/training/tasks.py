@@ -38,7 +38,9 @@ class Task:
 
     @property
     def n_outputs(self) -> int:
-        return {"classification": len(self.classes), "regression": len(self.targets), "survival": 1}[self.kind]
+        return {"classification": len(self.classes), "regression": len(self.targets), "survival": 1}[
+            self.kind
+        ]
 
     @property
     def selection_metric(self) -> str:
@@ -47,12 +49,23 @@ class Task:
 
     @property
     def metric_names(self) -> list[str]:
-        return {"classification": ["auroc", "balanced_accuracy", "f1"], "regression": ["mse", "pearson"],
-                "survival": ["c_index"]}[self.kind]
+        return {
+            "classification": ["auroc", "balanced_accuracy", "f1"],
+            "regression": ["mse", "pearson"],
+            "survival": ["c_index"],
+        }[self.kind]
 
     def to_config(self) -> dict:
-        scaling = {} if self.y_mean is None else {"y_mean": self.y_mean.tolist(), "y_std": self.y_std.tolist()}
-        return {"kind": self.kind, "classes": self.classes, "targets": self.targets, "tau": self.tau, **scaling}
+        scaling = (
+            {} if self.y_mean is None else {"y_mean": self.y_mean.tolist(), "y_std": self.y_std.tolist()}
+        )
+        return {
+            "kind": self.kind,
+            "classes": self.classes,
+            "targets": self.targets,
+            "tau": self.tau,
+            **scaling,
+        }
 
     @classmethod
     def from_config(cls, config: dict) -> Task:
@@ -101,8 +114,11 @@ class Task:
         """Metrics of decoded predictions against labels."""
         if self.kind == "classification":
             hard = pred.argmax(1)
-            return {"auroc": M.auroc(y, pred), "balanced_accuracy": M.balanced_accuracy(y, hard),
-                    "f1": M.f1(y, hard, len(self.classes))}
+            return {
+                "auroc": M.auroc(y, pred),
+                "balanced_accuracy": M.balanced_accuracy(y, hard),
+                "f1": M.f1(y, hard, len(self.classes)),
+            }
         if self.kind == "regression":
             return {"mse": float(np.mean((np.asarray(y) - pred) ** 2)), "pearson": M.pearson(y, pred)}
         return {"c_index": M.concordance_index(y[:, 0], y[:, 1], pred)}

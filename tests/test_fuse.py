@@ -1,0 +1,194 @@
+"""``fuse`` end to end on a small feature store written here: metrics.json, predictions, plot, the
+checkpoint (reloaded and used by ``predict_slide``), cached clusters, the CLI, and labels checked first."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from fusecpath.features.store import FORMAT, VERSION, feature_path, open_features, updating
+from fusecpath.fusion import FusedModel, FuseOptions, fuse, predict_slide
+from fusecpath.fusion.fuse import cluster_key, fm_record
+from fusecpath.training.labels import LabelsError
+from fusecpath.training.loop import TrainConfig
+
+FMS = ["hed-stain", "gabor-texture", "mean-hed-stain"]
+
+
+def _write_slide(store, sid, label, rng, n=48):
+    hed, gabor = rng.standard_normal((n, 32)), rng.standard_normal((n, 32))
+    if label:  # positive: both cues, each in its own patches
+        hed[:8, :4] += 3.0
+        gabor[8:16, :4] += 3.0
+    with updating(feature_path(store, sid), fresh=True) as out:
+        out.attrs.update(format=FORMAT, version=VERSION, slide_id=sid)
+        out.create_dataset("coords", data=np.stack([np.arange(n) * 256, np.zeros(n)], 1).astype(np.int64))
+        out["coords"].attrs["patch_size_level0"] = 256
+        for fm, x in (("hed-stain", hed), ("gabor-texture", gabor)):
+            out.create_dataset(f"patch/{fm}", data=x.astype(np.float32))
+            out[f"patch/{fm}"].attrs["fingerprint"] = fm_record(fm)["fingerprint"]
+        out.create_dataset("slide/mean-hed-stain", data=hed.mean(0).astype(np.float32))
+        out["slide/mean-hed-stain"].attrs["fingerprint"] = fm_record("mean-hed-stain")["fingerprint"]
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cohort")
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(12):
+        sid = f"TCGA-AA-{i:04d}-01Z"
+        _write_slide(root / "features", sid, i % 2, rng)
+        rows.append(f"{sid},{'neg pos'.split()[i % 2]}\n")
+    (root / "labels.csv").write_text("slide_id,label\n" + "".join(rows))
+    return root
+
+
+def _options(**kw):
+    return FuseOptions(
+        folds=3,
+        n_clusters=4,
+        per_cluster=3,
+        n_bags=3,
+        arch={"hidden": 16, "n_heads": 2},
+        train=TrainConfig(epochs=2, optimizer="adamw", lr=1e-3, batch_size=8),
+        progress=False,
+        **kw,
+    )
+
+
+def test_fuse_writes_every_report_file_and_a_loadable_model(cohort, tmp_path):
+    run = tmp_path / "run"
+    result = fuse(
+        FMS, cohort / "labels.csv", "classification", run, features=cohort / "features", options=_options()
+    )
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["task"] == "classification" and metrics["folds"] == 3
+    names = set(metrics["methods"])
+    assert {
+        "fusecpath",
+        "fusecpath-no-distill",
+        "abmil-concat",
+        "meanpool-concat",
+        "linear-mean-hed-stain",
+    } <= names
+    assert any("hed-stain" in n and n.startswith("abmil") for n in names)
+    assert any("gabor-texture" in n for n in names)
+    auroc = metrics["methods"]["fusecpath"]["auroc"]
+    assert len(auroc["folds"]) == 3 and auroc["mean"] == pytest.approx(np.mean(auroc["folds"]))
+    with open(run / "predictions.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 12 * len(names) and {"prob_neg", "prob_pos", "fold", "patient_id"} <= set(rows[0])
+    assert (run / "roc.png").stat().st_size > 1000
+    # Clusters were cached next to the features, under a key of the FMs' fingerprints, K and seed.
+    key = cluster_key([fm_record("hed-stain"), fm_record("gabor-texture")], 4, 0)
+    assert open_features(feature_path(cohort / "features", "TCGA-AA-0000-01Z")).has(key)
+    # The final model reloads from its checkpoint folder and predicts a slide with per-patch attention.
+    model = FusedModel.from_pretrained(result.checkpoint)
+    config = json.loads((result.checkpoint / "config.json").read_text())
+    assert [fm["name"] for fm in config["patch_fms"]] == ["hed-stain", "gabor-texture"]
+    assert config["slide_fms"][0]["plugin"] == "fusecpath" and config["slide_fms"][0]["fingerprint"]
+    feats = open_features(feature_path(cohort / "features", "TCGA-AA-0001-01Z"))
+    pred = predict_slide(model, {fm: feats.patch(fm) for fm in ("hed-stain", "gabor-texture")}, feats.coords)
+    assert pred.output.shape == (2,) and pred.output.sum() == pytest.approx(1.0, abs=1e-5)
+    assert pred.attention.shape == (48,) and np.nanmin(pred.attention) >= 0
+
+
+def test_regression_and_survival_run(cohort, tmp_path):
+    labels = tmp_path / "reg.csv"
+    ids = [f"TCGA-AA-{i:04d}-01Z" for i in range(12)]
+    labels.write_text(
+        "slide_id,g1,g2\n" + "".join(f"{s},{i % 2 + 0.1 * i},{-i}\n" for i, s in enumerate(ids))
+    )
+    reg = fuse(
+        FMS,
+        labels,
+        "regression",
+        tmp_path / "reg",
+        features=cohort / "features",
+        options=_options(baselines=False, final_fit=False),
+    )
+    assert set(reg.metrics["methods"]["fusecpath"]) == {"mse", "pearson"}
+    surv = tmp_path / "surv.csv"
+    surv.write_text("slide_id,time,event\n" + "".join(f"{s},{10 + i},{i % 2}\n" for i, s in enumerate(ids)))
+    result = fuse(
+        FMS,
+        surv,
+        "survival",
+        tmp_path / "surv",
+        features=cohort / "features",
+        options=_options(baselines=False),
+    )
+    assert 0.0 <= result.metrics["methods"]["fusecpath"]["c_index"]["mean"] <= 1.0
+    assert (tmp_path / "surv" / "km.png").is_file()
+    model = FusedModel.from_pretrained(result.checkpoint)
+    assert model.config["task"]["kind"] == "survival"
+
+
+def test_labels_are_checked_before_training(cohort, tmp_path):
+    bad = tmp_path / "labels.csv"
+    bad.write_text((cohort / "labels.csv").read_text() + "TCGA-ZZ-9999-01Z,pos\n")
+    with pytest.raises(LabelsError, match="1 slides have no features"):
+        fuse(FMS, bad, "classification", tmp_path / "run", features=cohort / "features", options=_options())
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_cli_fuse_json(cohort, tmp_path, capsys):
+    from fusecpath.cli import main
+
+    torch.manual_seed(0)
+    with pytest.raises(SystemExit) as ok:
+        main(
+            [
+                "fuse",
+                "--fms",
+                "hed-stain,gabor-texture",
+                "--features",
+                str(cohort / "features"),
+                "--labels",
+                str(cohort / "labels.csv"),
+                "--task",
+                "classification",
+                "--out",
+                str(tmp_path / "run"),
+                "--folds",
+                "3",
+                "--epochs",
+                "1",
+                "--clusters",
+                "4",
+                "--per-cluster",
+                "2",
+                "--bags",
+                "2",
+                "--hidden",
+                "16",
+                "--no-baselines",
+                "--json",
+            ]
+        )
+    assert not ok.value.code
+    data = json.loads(capsys.readouterr().out)
+    assert list(data["methods"]) == ["fusecpath"] and data["folds"] == 3
+    with pytest.raises(SystemExit) as info:
+        main(
+            [
+                "fuse",
+                "--fms",
+                "mean-hed-stain",
+                "--features",
+                str(cohort / "features"),
+                "--labels",
+                str(cohort / "labels.csv"),
+                "--task",
+                "classification",
+                "--out",
+                str(tmp_path / "run2"),
+            ]
+        )
+    assert info.value.code == 1
+    assert "names no patch FM" in capsys.readouterr().err
