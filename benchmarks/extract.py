@@ -1,6 +1,6 @@
 """Extraction throughput and memory on a synthetic cohort.
 
-    python benchmarks/extract.py [--slides 4] [--width-um 1500] [--height-um 1200] [--workers 1] [--out DIR]
+    python benchmarks/extract.py [--slides 2] [--width-um 4600] [--height-um 3600] [--workers 1] [--out DIR]
     python benchmarks/extract.py rss [--patches 100000] [--workers 1] [--out DIR]
 
 The first form prints, on one cohort in one run:
@@ -8,10 +8,13 @@ The first form prints, on one cohort in one run:
   (b) one-pass extraction with the three built-in encoders (hed-stain, gabor-texture, random-cnn);
   (c) the same three encoders run one after another, one pass each (as per-encoder tools do);
 and the ratios b/a and c/b (c/b > 1: one pass is faster), plus a trivial encoder (per-channel mean and
-std: reading dominates) in one pass against (a), and three trivial encoders one-pass vs sequential.
-The second form generates a small and a ~100,000-patch slide (1 µm/px level 0, 128-px patches, i.e.
+std of a 64-px thumbnail of each patch: reading dominates) in one pass against (a), and three trivial
+encoders one-pass vs sequential.
+The second form generates a small (~1,000), a medium (~10,000) and a large (~100,000 patches) slide
+(1 µm/px level 0, 128-px patches, i.e.
 128 µm patches as usual at a lower scan resolution, so the big slide is 1.8 gigapixels, not 7) and
-reports /usr/bin/time -v's maximum resident set size of extracting each with the trivial encoder.
+reports /usr/bin/time -v's maximum resident set size of extracting each with the trivial encoder
+(``--fixed-mmap-threshold``: with glibc's mmap threshold fixed, so freed batch buffers leave the heap).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import re
 import resource
 import shutil
@@ -56,8 +60,9 @@ def build_trivial(spec: EncoderSpec) -> nn.Module:
 
 
 def trivial_spec(name: str = "trivial", mpp: float = 0.5, read_px: int = 256) -> EncoderSpec:
+    """Reads like the built-ins (0.5 µm/px, 256 px), embeds a 64-px thumbnail of the patch."""
     return EncoderSpec(name=name, level="patch", embed_dim=6, loader="__main__:build_trivial", mpp=mpp,
-                       read_px=read_px, input_px=read_px, pooling="statistics")
+                       read_px=read_px, input_px=64, pooling="statistics")
 
 
 def raw_read(slides: list[Path], workers: int, batch_size: int) -> tuple[int, float, float]:
@@ -141,7 +146,10 @@ def peak_rss(args) -> dict:
         shutil.rmtree(out, ignore_errors=True)
         command = ["/usr/bin/time", "-v", sys.executable, __file__, "_one", str(slide), str(out),
                    "--workers", str(args.workers), "--batch-size", str(args.batch_size)]
-        done = subprocess.run(command, capture_output=True, text=True, check=True)
+        env = dict(os.environ)
+        if args.fixed_mmap_threshold:  # glibc then returns freed batch buffers instead of keeping a heap
+            env["MALLOC_MMAP_THRESHOLD_"] = "131072"
+        done = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
         rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr).group(1))
         info = json.loads(done.stdout.strip().splitlines()[-1])
         report[label] = {"patches": info["patches"], "seconds": info["seconds"], "max_rss_mb": round(rss_kb / 1024, 1),
@@ -167,13 +175,15 @@ def main() -> None:
     parser.add_argument("slide", nargs="?", type=Path)
     parser.add_argument("features", nargs="?", type=Path)
     parser.add_argument("--out", type=Path, default=Path("/tmp/fusecpath-bench"))
-    parser.add_argument("--slides", type=int, default=4)
-    parser.add_argument("--width-um", type=float, default=1500.0)
-    parser.add_argument("--height-um", type=float, default=1200.0)
+    parser.add_argument("--slides", type=int, default=2)
+    parser.add_argument("--width-um", type=float, default=4600.0)
+    parser.add_argument("--height-um", type=float, default=3600.0)
     parser.add_argument("--patches", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fixed-mmap-threshold", action="store_true",
+                        help="rss: run the extractions with MALLOC_MMAP_THRESHOLD_=131072 (glibc)")
     args = parser.parse_args()
     if args.mode == "_one":
         one(args)

@@ -276,6 +276,10 @@ def _add_fusion_commands(app: typer.Typer) -> None:
                               device=device),
         )
         result = run_fuse(names, labels, task, out, features=features, slides=slides, options=options)
+        from fusecpath.training.distributed import current
+
+        if not current().is_main:  # under torchrun, rank 0 reports
+            return
         if as_json:
             print_json({**result.metrics, "out": str(result.out), "predictions": str(result.predictions),
                         "plot": str(result.plot), "model": str(result.checkpoint) if result.checkpoint else None})

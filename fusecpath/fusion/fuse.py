@@ -22,11 +22,13 @@ from typing import Any
 import numpy as np
 
 from fusecpath.errors import FusecpathError
+from fusecpath.training import distributed
 from fusecpath.training.folds import inner_split, kfold, strata
 from fusecpath.training.labels import Labels, read_labels
 from fusecpath.training.loop import TrainConfig, predict, train
 from fusecpath.training.tasks import Task
 
+PLOT_NAMES = {"classification": "roc.png", "regression": "scatter.png", "survival": "km.png"}
 CLUSTER_ALGO = "cotrained-mvsc-1"  # bump when the clustering changes, so cached clusters are recomputed
 
 
@@ -327,14 +329,14 @@ def _plot(task: Task, labels: Labels, oof: dict[str, np.ndarray], metrics: dict,
         title = f"out-of-fold ROC, class {task.classes[positive]!r}" + (
             "" if len(task.classes) == 2 else " vs rest"
         )
-        return plot_results("classification", curves, means, out / "roc.png", title)
+        return plot_results("classification", curves, means, out / PLOT_NAMES["classification"], title)
     if task.kind == "regression":
         curves = {"fusecpath": (labels.y[:, 0], oof["fusecpath"].reshape(len(labels.y), -1)[:, 0])}
         return plot_results(
-            "regression", curves, means, out / "scatter.png", f"out-of-fold, {task.targets[0]}"
+            "regression", curves, means, out / PLOT_NAMES["regression"], f"out-of-fold, {task.targets[0]}"
         )
     curves = {"fusecpath": ((labels.y[:, 0], labels.y[:, 1]), oof["fusecpath"].reshape(-1))}
-    return plot_results("survival", curves, means, out / "km.png", "out-of-fold risk groups")
+    return plot_results("survival", curves, means, out / PLOT_NAMES["survival"], "out-of-fold risk groups")
 
 
 def fuse(
@@ -356,28 +358,41 @@ def fuse(
     if options.folds < 2:
         raise FuseError(f"--folds must be at least 2, not {options.folds}")
     patch_fms, slide_fms = split_fms(fms)
-    out.mkdir(parents=True, exist_ok=True)
-    store = ensure_features(
-        [*patch_fms, *slide_fms],
-        Path(features) if features else None,
-        Path(slides) if slides else None,
-        out,
-        options,
-    )
-    lab = read_labels(labels, task, available=set(_stored_ids(store)), n_folds=options.folds)
+    # under torchrun: rank 0 extracts and caches clusters first; the others then read them
+    dist = distributed.setup(options.train.device)
+    prefix = f"rank {dist.rank}: " if dist.enabled else ""
+    log = lambda message: _log(options, prefix + message)  # noqa: E731
+    with dist.main_first():
+        out.mkdir(parents=True, exist_ok=True)
+        store = ensure_features(
+            [*patch_fms, *slide_fms],
+            Path(features) if features else None,
+            Path(slides) if slides else None,
+            out,
+            options,
+        )
+        lab = read_labels(labels, task, available=set(_stored_ids(store)), n_folds=options.folds)
+        cohort = load_cohort(store, lab, patch_fms, slide_fms)
+        cluster_cohort(cohort, store, patch_fms, options.n_clusters, options.seed, log)
     the_task = Task(task, classes=lab.classes, targets=lab.targets)
-    log = lambda message: _log(options, message)  # noqa: E731
-    cohort = load_cohort(store, lab, patch_fms, slide_fms)
-    cluster_cohort(cohort, store, patch_fms, options.n_clusters, options.seed, log)
     methods = build_methods(cohort, patch_fms, slide_fms, options)
     strat = strata(task, lab.y)
     folds = kfold(strat, lab.patients, options.folds, options.seed)
-    _atomic_write(
-        out / "folds.json",
-        json.dumps(
-            [{"fold": i, "test": [lab.slide_ids[j] for j in te]} for i, (_, te) in enumerate(folds)], indent=1
-        ),
-    )
+    if dist.is_main:
+        _atomic_write(
+            out / "folds.json",
+            json.dumps(
+                [{"fold": i, "test": [lab.slide_ids[j] for j in te]} for i, (_, te) in enumerate(folds)],
+                indent=1,
+            ),
+        )
+
+    # every (fold, method) job trains alone with the same seed on whichever rank runs it
+    jobs = [(f, m) for f in range(len(folds)) for m in range(len(methods))]
+    done = dist.gather([_cv_job(f, methods[m], folds[f], lab, strat, the_task, options, log) for f, m in
+                        dist.shard(jobs)])
+    order = {(method.name, f): i for i, (f, m) in enumerate(jobs) for method in [methods[m]]}
+    done.sort(key=lambda job: order[job["method"], job["fold"]])
 
     ids = np.array(lab.slide_ids)
     per_fold: dict[str, dict[str, list[float]]] = {
@@ -385,35 +400,21 @@ def fuse(
     }
     oof = {m.name: np.zeros((len(ids), the_task.n_outputs if task != "survival" else 1)) for m in methods}
     rows: list[dict[str, Any]] = []
-    for f, (train_idx, test_idx) in enumerate(folds):
-        fit, val = inner_split(
-            strat[train_idx], lab.patients[train_idx], options.seed + f, options.val_fraction
-        )
-        fit, val = train_idx[fit], train_idx[val]
-        for method in methods:
-            t0 = time.perf_counter()
-            cfg = TrainConfig(**{**options.train.to_dict(), "seed": options.seed + f})
-            model, info = train(method, the_task, list(ids[fit]), lab.y[fit], list(ids[val]), lab.y[val], cfg)
-            pred = predict(method, model, the_task, list(ids[test_idx]), cfg.device)
-            scores = the_task.evaluate(lab.y[test_idx], pred)
-            for k, v in scores.items():
-                per_fold[method.name][k].append(v)
-            oof[method.name][test_idx] = pred.reshape(len(test_idx), -1)
-            for i, p in zip(test_idx, pred, strict=True):
-                rows.append(
-                    {
-                        "slide_id": ids[i],
-                        "patient_id": lab.patients[i],
-                        "fold": f,
-                        "method": method.name,
-                        **_label_columns(the_task, lab.y[i]),
-                        **_prediction_columns(the_task, p),
-                    }
-                )
-            shown = ", ".join(f"{k} {v:.3f}" for k, v in scores.items())
-            log(
-                f"fold {f + 1}/{options.folds} {method.name}: {shown} (epoch {info['best_epoch'] + 1}, "
-                f"{time.perf_counter() - t0:.1f} s)"
+    for job in done:
+        for k, v in job["scores"].items():
+            per_fold[job["method"]][k].append(v)
+        test_idx, pred = job["test_idx"], job["pred"]
+        oof[job["method"]][test_idx] = pred.reshape(len(test_idx), -1)
+        for i, p in zip(test_idx, pred, strict=True):
+            rows.append(
+                {
+                    "slide_id": ids[i],
+                    "patient_id": lab.patients[i],
+                    "fold": job["fold"],
+                    "method": job["method"],
+                    **_label_columns(the_task, lab.y[i]),
+                    **_prediction_columns(the_task, p),
+                }
             )
 
     metrics = {
@@ -421,14 +422,34 @@ def fuse(
         "folds": options.folds,
         "methods": {name: {k: _summary(v) for k, v in values.items()} for name, values in per_fold.items()},
     }
-    _atomic_write(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-    predictions = out / "predictions.csv"
-    _write_csv(predictions, rows)
-    plot = _plot(the_task, lab, oof, metrics, out)
+    predictions, plot = out / "predictions.csv", out / PLOT_NAMES[task]
+    if dist.is_main:
+        _atomic_write(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+        _write_csv(predictions, rows)
+        plot = _plot(the_task, lab, oof, metrics, out)
     checkpoint = None
     if options.final_fit:
-        checkpoint = _final_fit(methods[0], the_task, lab, strat, options, metrics, plot, out, log)
+        checkpoint = _final_fit(methods[0], the_task, lab, strat, options, metrics, plot, out, log, dist)
     return FuseResult(out, metrics, predictions, plot, checkpoint, time.perf_counter() - start)
+
+
+def _cv_job(f: int, method, fold: tuple[np.ndarray, np.ndarray], lab: Labels, strat: np.ndarray, task: Task,
+            options: FuseOptions, log: Callable[[str], None]) -> dict[str, Any]:
+    """Train ``method`` on fold ``f``'s training slides (epoch chosen on an inner validation split) and
+    predict its test slides."""
+    t0 = time.perf_counter()
+    train_idx, test_idx = fold
+    ids = np.array(lab.slide_ids)
+    fit, val = inner_split(strat[train_idx], lab.patients[train_idx], options.seed + f, options.val_fraction)
+    fit, val = train_idx[fit], train_idx[val]
+    cfg = TrainConfig(**{**options.train.to_dict(), "seed": options.seed + f})
+    model, info = train(method, task, list(ids[fit]), lab.y[fit], list(ids[val]), lab.y[val], cfg)
+    pred = predict(method, model, task, list(ids[test_idx]), cfg.device)
+    scores = task.evaluate(lab.y[test_idx], pred)
+    shown = ", ".join(f"{k} {v:.3f}" for k, v in scores.items())
+    log(f"fold {f + 1}/{options.folds} {method.name}: {shown} (epoch {info['best_epoch'] + 1}, "
+        f"{time.perf_counter() - t0:.1f} s)")
+    return {"fold": f, "method": method.name, "scores": scores, "test_idx": test_idx, "pred": pred}
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -450,11 +471,16 @@ def _final_fit(
     plot: Path,
     out: Path,
     log: Callable[[str], None],
-) -> Path:
-    """The fused model trained on every slide (epoch chosen on a held-out validation split), saved."""
+    dist: distributed.Dist,
+) -> Path | None:
+    """The fused model trained on every slide (epoch chosen on a held-out validation split), saved by
+    rank 0. Under torchrun every rank trains it together (DDP, batches split across ranks)."""
     ids = np.array(lab.slide_ids)
     fit, val = inner_split(strat, lab.patients, options.seed, options.val_fraction)
-    model, info = train(method, task, list(ids[fit]), lab.y[fit], list(ids[val]), lab.y[val], options.train)
+    model, info = train(method, task, list(ids[fit]), lab.y[fit], list(ids[val]), lab.y[val], options.train,
+                        dist=dist)
+    if not dist.is_main:
+        return None
     model.config["cohort"] = {"slides": len(ids), "patients": int(len(np.unique(lab.patients)))}
     model.config["task"] = task.to_config()
     path = save_model(model, out / "model", metrics, {f"plots/{plot.name}": plot})

@@ -23,6 +23,7 @@ from fusecpath.training.data import Cohort
 from fusecpath.training.tasks import Task
 
 DISTILL_LAMBDA = 0.5
+SCORE_CHUNK = 16  # bags scored at once at test time (memory)
 
 
 def _shuffled_pairs(n_slides: int, n_each: int, epoch: int, seed: int) -> np.ndarray:
@@ -90,8 +91,16 @@ class FuseCPathMethod:
         return self.lam * task_loss + (1 - self.lam) * distill
 
     def score(self, model: FusedModel, slide_id: str, device: str) -> np.ndarray:
-        bags = self.bag_tensor(slide_id, self._bags[slide_id]).to(device)
-        return model(bags).logits.float().cpu().numpy()
+        rows = self._bags[slide_id]
+        return np.concatenate(
+            [
+                model(self.bag_tensor(slide_id, rows[i : i + SCORE_CHUNK]).to(device))
+                .logits.float()
+                .cpu()
+                .numpy()
+                for i in range(0, len(rows), SCORE_CHUNK)
+            ]
+        )
 
 
 @dataclass

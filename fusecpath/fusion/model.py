@@ -18,6 +18,7 @@ from fusecpath.hub.checkpoint import CheckpointMixin
 
 ARCH_DEFAULTS: dict[str, Any] = {
     "hidden": 512,
+    "attn_dropout": 0.1,
     "n_heads": 8,
     "dropout": 0.25,
     "kernel": 15,
@@ -75,7 +76,7 @@ class FusedModel(nn.Module, CheckpointMixin):
         self.norm = Standardise(in_dim, dims)
         self.proj = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Dropout(arch["dropout"]))
         self.blocks = nn.ModuleList(
-            CR2TBlock(hidden, arch["n_heads"], arch["kernel"], arch["n_summaries"])
+            CR2TBlock(hidden, arch["n_heads"], arch["kernel"], arch["n_summaries"], arch["attn_dropout"])
             for _ in range(arch["n_blocks"])
         )
         self.final_norm = nn.LayerNorm(hidden)

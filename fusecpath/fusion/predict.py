@@ -13,6 +13,7 @@ import torch
 
 from fusecpath.fusion.bags import make_bags
 from fusecpath.fusion.cluster import multiview_cluster
+from fusecpath.fusion.methods import SCORE_CHUNK
 from fusecpath.fusion.model import FusedModel
 from fusecpath.training.tasks import Task
 
@@ -55,10 +56,13 @@ def predict_slide(
     bags = make_bags(clusters, k, int(bag_cfg["n_bags"]), int(bag_cfg["per_cluster"]), seed, key=slide_id)
     feats = np.concatenate(views, axis=1)
     model.eval().to(device)
-    out = model(torch.as_tensor(feats[bags]).to(device))
-    task = task_of(model)
-    decoded = task.decode(out.logits.float().cpu().numpy())
-    weights = out.attention.float().cpu().numpy().reshape(-1)
+    logits, weights = [], []
+    for i in range(0, len(bags), SCORE_CHUNK):
+        out = model(torch.as_tensor(feats[bags[i : i + SCORE_CHUNK]]).to(device))
+        logits.append(out.logits.float().cpu().numpy())
+        weights.append(out.attention.float().cpu().numpy().reshape(-1))
+    decoded = task_of(model).decode(np.concatenate(logits))
+    weights = np.concatenate(weights)
     total = np.bincount(bags.reshape(-1), weights=weights, minlength=n)
     count = np.bincount(bags.reshape(-1), minlength=n)
     attention = np.where(count > 0, total / np.maximum(count, 1), np.nan)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from fusecpath.training.distributed import Dist
 from fusecpath.training.tasks import Task
 
 
@@ -95,8 +96,13 @@ def train(
     val_ids: Sequence[str],
     val_y: np.ndarray,
     cfg: TrainConfig,
+    dist: Dist | None = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """Train on (ids, y), pick the epoch by (val_ids, val_y); returns the best model and a log."""
+    """Train on (ids, y), pick the epoch by (val_ids, val_y); returns the best model and a log.
+
+    With ``dist`` (torchrun), every rank trains the same model under DDP on its share of each batch.
+    """
+    dist = dist or Dist()
     torch.manual_seed(cfg.seed)
     task.fit_targets(y)
     model = method.build(task)
@@ -112,12 +118,14 @@ def train(
     steps = max(1, cfg.epochs * sum(1 for _ in method.batches(ids, 0, cfg.batch_size, cfg.seed)))
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=cfg.lr * cfg.min_lr_ratio)
     targets = task.target_tensor(y)
+    net = dist.wrap(model)
     best, best_state, best_epoch, history = None, None, -1, []
     for epoch in range(cfg.epochs):
         model.train()
         total, n = 0.0, 0
-        for inputs, pos in method.batches(ids, epoch, cfg.batch_size, cfg.seed):
-            loss = method.loss(model, to_device(inputs, cfg.device), targets[pos].to(cfg.device), task)
+        for batch in method.batches(ids, epoch, cfg.batch_size, cfg.seed):
+            inputs, pos = dist.batch_share(*batch)
+            loss = method.loss(net, to_device(inputs, cfg.device), targets[pos].to(cfg.device), task)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
