@@ -66,9 +66,9 @@ def test_extracts_real_and_synthetic_slides(cohort_features, small_cohort):
     assert {p.suffix for p in out.iterdir() if p.is_file()} == {".h5"}  # no lock or temporary file left
 
 
-def test_same_slide_at_two_mpp_gives_comparable_features(cohort_features):
-    """SYN-000-A (0.5 µm/px) and SYN-003-A (0.5) vs SYN-001-A/SYN-002-A (0.25): tiles cover the same
-    physical area, so patch counts and colour statistics agree across scan resolutions."""
+def test_slides_at_two_mpp_give_comparable_features(cohort_features):
+    """SYN-000-A and SYN-003-A (0.5 µm/px) vs SYN-001-A and SYN-002-A (0.25 µm/px), same physical size:
+    tiles cover the same physical area, so patch counts and colour statistics agree across resolutions."""
     out, _ = cohort_features
     counts = {p.stem: len(open_features(p).coords) for p in out.glob("SYN-*.h5")}
     assert max(counts.values()) / min(counts.values()) < 1.6

@@ -177,11 +177,11 @@ class Slide:
 
 
 def _on_white(region: Image.Image) -> np.ndarray:
+    if region.mode == "RGB":
+        return np.array(region)
+    if region.getchannel("A").getextrema() == (255, 255):  # fully opaque: the usual case in the scan
+        return np.array(region.convert("RGB"))
     rgba = np.asarray(region)
-    if rgba.shape[-1] == 3:
-        return np.ascontiguousarray(rgba)
-    if rgba[..., 3].min() == 255:  # fully opaque: the usual case inside the scanned area
-        return np.ascontiguousarray(rgba[..., :3])
     alpha = rgba[..., 3:4].astype(np.uint16)
     rgb = (rgba[..., :3].astype(np.uint16) * alpha + 255 * (255 - alpha)) // 255
     return rgb.astype(np.uint8)
