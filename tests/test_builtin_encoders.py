@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import fusecpath
-from fusecpath.encoders.preprocess import preprocess
 from fusecpath.encoders.builtin import PATCH_ENCODERS
+from fusecpath.encoders.preprocess import preprocess
 
 
 @pytest.fixture(scope="module")

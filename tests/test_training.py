@@ -163,3 +163,14 @@ def test_labels_parse_each_task(tmp_path):
     )
     assert surv.y.shape == (6, 2)
     assert Task("survival").n_outputs == 1 and Task("regression", targets=["g1", "g2"]).n_outputs == 2
+
+
+def test_roc_points_and_kaplan_meier():
+    from fusecpath.report.plots import kaplan_meier, roc_points
+
+    y = RNG.integers(0, 2, 80)
+    score = np.round(RNG.standard_normal(80) + y, 1)
+    fpr, tpr = roc_points(y, score)
+    assert np.trapezoid(tpr, fpr) == pytest.approx(roc_auc_score(y, score))
+    t, s = kaplan_meier(np.array([1.0, 2, 2, 3, 4]), np.array([1, 1, 0, 1, 0]))
+    assert list(t) == [0, 1, 2, 3] and s == pytest.approx([1, 0.8, 0.6, 0.3])

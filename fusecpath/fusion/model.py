@@ -93,10 +93,6 @@ class FusedModel(nn.Module, CheckpointMixin):
     def from_config(cls, config: dict[str, Any]) -> FusedModel:
         return cls(config)
 
-    @property
-    def n_teachers(self) -> int:
-        return len(self.teachers)
-
     def forward(self, bags: torch.Tensor, slide_embeddings: list[torch.Tensor] | None = None) -> FusedOutput:
         """bags (B, K, n, D_in) -> logits; slide_embeddings (one (B, d_i) per slide FM) -> teacher logits."""
         b, k, n, _ = bags.shape
