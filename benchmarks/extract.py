@@ -61,8 +61,16 @@ def build_trivial(spec: EncoderSpec) -> nn.Module:
 
 def trivial_spec(name: str = "trivial", mpp: float = 0.5, read_px: int = 256) -> EncoderSpec:
     """Reads like the built-ins (0.5 µm/px, 256 px), embeds a 64-px thumbnail of the patch."""
-    return EncoderSpec(name=name, level="patch", embed_dim=6, loader="__main__:build_trivial", mpp=mpp,
-                       read_px=read_px, input_px=64, pooling="statistics")
+    return EncoderSpec(
+        name=name,
+        level="patch",
+        embed_dim=6,
+        loader="__main__:build_trivial",
+        mpp=mpp,
+        read_px=read_px,
+        input_px=64,
+        pooling="statistics",
+    )
 
 
 def raw_read(slides: list[Path], workers: int, batch_size: int) -> tuple[int, float, float]:
@@ -102,23 +110,43 @@ def throughput(args) -> dict:
     rows["trivial_one_pass"] = timed_extract(slides, [trivial_spec()], args.out / "trivial", w, b)
     trivials = [trivial_spec(f"trivial-{i}") for i in range(3)]
     rows["trivial3_one_pass"] = timed_extract(slides, trivials, args.out / "trivial3", w, b)
-    rows["trivial3_sequential"] = _summed([timed_extract(slides, [s], args.out / f"seq-{s.name}", w, b)
-                                           for s in trivials])
+    rows["trivial3_sequential"] = _summed(
+        [timed_extract(slides, [s], args.out / f"seq-{s.name}", w, b) for s in trivials]
+    )
     rows["b_one_pass_3_builtin"] = timed_extract(slides, BUILTIN, args.out / "one-pass", w, b)
-    rows["c_sequential_3_builtin"] = _summed([timed_extract(slides, [fm], args.out / f"seq-{fm}", w, b)
-                                              for fm in BUILTIN])
-    report = {"slides": len(slides), "patches": rows["a_raw_read"][0], "workers": w, "batch_size": b,
-              "torch_threads": torch.get_num_threads(), "rows": {}}
+    rows["c_sequential_3_builtin"] = _summed(
+        [timed_extract(slides, [fm], args.out / f"seq-{fm}", w, b) for fm in BUILTIN]
+    )
+    report = {
+        "slides": len(slides),
+        "patches": rows["a_raw_read"][0],
+        "workers": w,
+        "batch_size": b,
+        "torch_threads": torch.get_num_threads(),
+        "rows": {},
+    }
     for key, (n, wall, cpu) in rows.items():
-        report["rows"][key] = {"patches_per_s": round(n / wall, 1), "wall_s": round(wall, 2),
-                               "cpu_s": round(cpu, 2), "patches_per_cpu_s": round(n / cpu, 1)}
-        print(f"{key:24s} {n / wall:8.1f} patches/s wall ({wall:6.1f} s)   {n / cpu:8.1f} patches/CPU-s ({cpu:6.1f} s)")
+        report["rows"][key] = {
+            "patches_per_s": round(n / wall, 1),
+            "wall_s": round(wall, 2),
+            "cpu_s": round(cpu, 2),
+            "patches_per_cpu_s": round(n / cpu, 1),
+        }
+        print(
+            f"{key:24s} {n / wall:8.1f} patches/s wall ({wall:6.1f} s)   {n / cpu:8.1f} patches/CPU-s ({cpu:6.1f} s)"
+        )
     r = report["rows"]
-    for name, num, den in (("b/a", "b_one_pass_3_builtin", "a_raw_read"),
-                           ("trivial one-pass / a", "trivial_one_pass", "a_raw_read")):
-        report[f"throughput {name}"] = {k: round(r[num][k] / r[den][k], 3) for k in ("patches_per_s", "patches_per_cpu_s")}
-    for name, slow, fast in (("c/b", "c_sequential_3_builtin", "b_one_pass_3_builtin"),
-                             ("trivial x3 sequential / one-pass", "trivial3_sequential", "trivial3_one_pass")):
+    for name, num, den in (
+        ("b/a", "b_one_pass_3_builtin", "a_raw_read"),
+        ("trivial one-pass / a", "trivial_one_pass", "a_raw_read"),
+    ):
+        report[f"throughput {name}"] = {
+            k: round(r[num][k] / r[den][k], 3) for k in ("patches_per_s", "patches_per_cpu_s")
+        }
+    for name, slow, fast in (
+        ("c/b", "c_sequential_3_builtin", "b_one_pass_3_builtin"),
+        ("trivial x3 sequential / one-pass", "trivial3_sequential", "trivial3_one_pass"),
+    ):
         report[f"time {name}"] = {k: round(r[slow][k] / r[fast][k], 3) for k in ("wall_s", "cpu_s")}
     for key, value in report.items():
         if key.startswith(("throughput", "time")):
@@ -138,39 +166,73 @@ def peak_rss(args) -> dict:
         cohort = args.out / f"rss-{label}"
         if not (cohort / "labels.csv").exists():
             started = time.perf_counter()
-            make_cohort(cohort, 1, seed=args.seed, mpp=1.0, formats=("svs",), width_um=side_um,
-                        height_um=side_um, tissue_fraction=0.9, workers=1)
+            make_cohort(
+                cohort,
+                1,
+                seed=args.seed,
+                mpp=1.0,
+                formats=("svs",),
+                width_um=side_um,
+                height_um=side_um,
+                tissue_fraction=0.9,
+                workers=1,
+            )
             print(f"{label}: generated in {time.perf_counter() - started:.0f} s")
         slide = next(p for p in cohort.iterdir() if p.suffix == ".svs")
         out = args.out / f"rss-{label}-features"
         shutil.rmtree(out, ignore_errors=True)
-        command = ["/usr/bin/time", "-v", sys.executable, __file__, "_one", str(slide), str(out),
-                   "--workers", str(args.workers), "--batch-size", str(args.batch_size)]
+        command = [
+            "/usr/bin/time",
+            "-v",
+            sys.executable,
+            __file__,
+            "_one",
+            str(slide),
+            str(out),
+            "--workers",
+            str(args.workers),
+            "--batch-size",
+            str(args.batch_size),
+        ]
         env = dict(os.environ)
         if args.fixed_mmap_threshold:  # glibc then returns freed batch buffers instead of keeping a heap
             env["MALLOC_MMAP_THRESHOLD_"] = "131072"
         done = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
         rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr).group(1))
         info = json.loads(done.stdout.strip().splitlines()[-1])
-        report[label] = {"patches": info["patches"], "seconds": info["seconds"], "max_rss_mb": round(rss_kb / 1024, 1),
-                         "slide_mb": round(slide.stat().st_size / 2**20, 1)}
-        print(f"{label}: {info['patches']} patches in {info['seconds']:.0f} s, max RSS {rss_kb / 1024:.0f} MiB "
-              "(main process; DataLoader workers are separate processes)")
+        report[label] = {
+            "patches": info["patches"],
+            "seconds": info["seconds"],
+            "max_rss_mb": round(rss_kb / 1024, 1),
+            "slide_mb": round(slide.stat().st_size / 2**20, 1),
+        }
+        print(
+            f"{label}: {info['patches']} patches in {info['seconds']:.0f} s, max RSS {rss_kb / 1024:.0f} MiB "
+            "(main process; DataLoader workers are separate processes)"
+        )
     return report
 
 
 def one(args) -> None:
     """Extract one slide with the trivial encoder at 1 µm/px, 128 px (the rss mode's child)."""
     start = time.perf_counter()
-    result = extract([args.slide], [trivial_spec(mpp=1.0, read_px=128)], args.features, workers=args.workers,
-                     batch_size=args.batch_size, progress=False)
+    result = extract(
+        [args.slide],
+        [trivial_spec(mpp=1.0, read_px=128)],
+        args.features,
+        workers=args.workers,
+        batch_size=args.batch_size,
+        progress=False,
+    )
     if result.failures:
         raise SystemExit(str(result.failures))
     print(json.dumps({"patches": result.slides[0]["patches"], "seconds": time.perf_counter() - start}))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("mode", nargs="?", default="throughput", choices=["throughput", "rss", "_one"])
     parser.add_argument("slide", nargs="?", type=Path)
     parser.add_argument("features", nargs="?", type=Path)
@@ -182,8 +244,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--fixed-mmap-threshold", action="store_true",
-                        help="rss: run the extractions with MALLOC_MMAP_THRESHOLD_=131072 (glibc)")
+    parser.add_argument(
+        "--fixed-mmap-threshold",
+        action="store_true",
+        help="rss: run the extractions with MALLOC_MMAP_THRESHOLD_=131072 (glibc)",
+    )
     args = parser.parse_args()
     if args.mode == "_one":
         one(args)

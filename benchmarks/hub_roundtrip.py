@@ -29,7 +29,9 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=32)
     parser.add_argument("--held", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--top", type=float, default=0.1, help="fraction of tissue patches called top-attention")
+    parser.add_argument(
+        "--top", type=float, default=0.1, help="fraction of tissue patches called top-attention"
+    )
     parser.add_argument("--out", type=Path, default=Path("/tmp/fusecpath-hub-bench"))
     args = parser.parse_args()
 
@@ -48,34 +50,72 @@ def main() -> None:
     make_cohort(args.out / "held", args.held, seed=1234, workers=1)
     print(f"cohorts: {args.train} training + {args.held} held-out slides ({time.perf_counter() - t0:.0f} s)")
     t0 = time.perf_counter()
-    options = FuseOptions(folds=3, n_clusters=10, per_cluster=4, n_bags=16, baselines=False, val_fraction=0.25,
-                          arch={"hidden": 64, "n_heads": 4, "attn_dim": 32},
-                          train=TrainConfig(epochs=args.epochs, optimizer="adamw", lr=1e-3, batch_size=8),
-                          progress=False)
-    run = fuse(["hed-stain", "gabor-texture"], labels, "classification", args.out / "run",
-               slides=args.out / "train", options=options)
+    options = FuseOptions(
+        folds=3,
+        n_clusters=10,
+        per_cluster=4,
+        n_bags=16,
+        baselines=False,
+        val_fraction=0.25,
+        arch={"hidden": 64, "n_heads": 4, "attn_dim": 32},
+        train=TrainConfig(epochs=args.epochs, optimizer="adamw", lr=1e-3, batch_size=8),
+        progress=False,
+    )
+    run = fuse(
+        ["hed-stain", "gabor-texture"],
+        labels,
+        "classification",
+        args.out / "run",
+        slides=args.out / "train",
+        options=options,
+    )
     auroc = run.metrics["methods"]["fusecpath"]["auroc"]
-    print(f"fuse: cross-validated AUROC {auroc['mean']:.3f} ± {auroc['std']:.3f} ({time.perf_counter() - t0:.0f} s)")
+    print(
+        f"fuse: cross-validated AUROC {auroc['mean']:.3f} ± {auroc['std']:.3f} ({time.perf_counter() - t0:.0f} s)"
+    )
 
     token = "hf_benchmark_0a1b2c3d4e5f6a7b8c"
     with HubServer(args.out / "server", {token: ("lab", ())}) as hub:
         cli = Cli(hub, args.out, token)
         steps = [
-            ("predict (local)", ["predict", str(args.out / "held"), "--model", str(args.out / "run"), "--out",
-                                 str(args.out / "local")], {}),
+            (
+                "predict (local)",
+                [
+                    "predict",
+                    str(args.out / "held"),
+                    "--model",
+                    str(args.out / "run"),
+                    "--out",
+                    str(args.out / "local"),
+                ],
+                {},
+            ),
             ("push", ["push", str(args.out / "run"), "--repo", "lab/synthetic-fused"], {}),
             ("pull (fresh cache)", ["pull", "lab/synthetic-fused"], {"home": "fresh"}),
         ]
         for name, command, extra in steps:
             t0 = time.perf_counter()
             done = cli(*command, **extra)
-            print(f"{name}: exit {done.returncode} ({time.perf_counter() - t0:.1f} s) {done.stdout.strip()[:300]}")
+            print(
+                f"{name}: exit {done.returncode} ({time.perf_counter() - t0:.1f} s) {done.stdout.strip()[:300]}"
+            )
             if done.returncode:
                 sys.exit(done.stderr)
     t0 = time.perf_counter()
-    done = cli("predict", str(args.out / "held"), "--model", "lab/synthetic-fused", "--out", str(args.out / "remote"),
-               home="fresh", token=None, HF_HUB_OFFLINE="1")
-    print(f"predict (pulled, Hub down, HF_HUB_OFFLINE=1): exit {done.returncode} ({time.perf_counter() - t0:.1f} s)")
+    done = cli(
+        "predict",
+        str(args.out / "held"),
+        "--model",
+        "lab/synthetic-fused",
+        "--out",
+        str(args.out / "remote"),
+        home="fresh",
+        token=None,
+        HF_HUB_OFFLINE="1",
+    )
+    print(
+        f"predict (pulled, Hub down, HF_HUB_OFFLINE=1): exit {done.returncode} ({time.perf_counter() - t0:.1f} s)"
+    )
     if done.returncode:
         sys.exit(done.stderr)
 
@@ -86,9 +126,12 @@ def main() -> None:
     local, remote = rows("local"), rows("remote")
     probs = np.array([[float(r["prob_1"]) for r in local], [float(r["prob_1"]) for r in remote]])
     same = [(a["slide_id"], a["prediction"], a["prob_1"]) for a in local] == [
-        (b["slide_id"], b["prediction"], b["prob_1"]) for b in remote]
-    print(f"round trip: {len(local)} held-out slides, identical predictions.csv values: {same}, "
-          f"max |prob difference| {np.abs(probs[0] - probs[1]).max():.3g}")
+        (b["slide_id"], b["prediction"], b["prob_1"]) for b in remote
+    ]
+    print(
+        f"round trip: {len(local)} held-out slides, identical predictions.csv values: {same}, "
+        f"max |prob difference| {np.abs(probs[0] - probs[1]).max():.3g}"
+    )
     print(f"token found in outputs or files: {leaks(cli, args.out, (token,)) or 'nowhere'}")
 
     truth = json.loads((args.out / "held" / "ground_truth.json").read_text())["slides"]
@@ -115,11 +158,15 @@ def main() -> None:
         top = order[: max(1, int(round(args.top * tissue.sum())))]
         inside.append(cue[tissue][top].mean())
         cover.append(cue[tissue].mean())
-        print(f"  {sid}: {inside[-1]:.2f} of top patches in cue regions vs {cover[-1]:.2f} of tissue "
-              f"({tissue.sum()} tissue patches)")
+        print(
+            f"  {sid}: {inside[-1]:.2f} of top patches in cue regions vs {cover[-1]:.2f} of tissue "
+            f"({tissue.sum()} tissue patches)"
+        )
     if inside:
-        print(f"  mean: {np.mean(inside):.2f} in cue regions vs {np.mean(cover):.2f} of tissue "
-              f"(enrichment x{np.mean(inside) / max(np.mean(cover), 1e-9):.1f})")
+        print(
+            f"  mean: {np.mean(inside):.2f} in cue regions vs {np.mean(cover):.2f} of tissue "
+            f"(enrichment x{np.mean(inside) / max(np.mean(cover), 1e-9):.1f})"
+        )
 
 
 if __name__ == "__main__":

@@ -140,12 +140,21 @@ def describe_encoders(level: Level | None = None, include_catalogue: bool = Fals
         for model in load_catalogue():
             if model.name in registry or (level and model.level != level):
                 continue
-            rows.append({
-                "name": model.name, "level": model.level, "embed_dim": model.embed_dim,
-                "license": model.license, "gated": model.gated, "source": model.source,
-                "requires": model.requires, "aliases": [], "plugin": model.distribution,
-                "installed": False, "install": model.install,
-            })
+            rows.append(
+                {
+                    "name": model.name,
+                    "level": model.level,
+                    "embed_dim": model.embed_dim,
+                    "license": model.license,
+                    "gated": model.gated,
+                    "source": model.source,
+                    "requires": model.requires,
+                    "aliases": [],
+                    "plugin": model.distribution,
+                    "installed": False,
+                    "install": model.install,
+                }
+            )
     return sorted(rows, key=lambda r: r["name"])
 
 
@@ -154,7 +163,12 @@ def describe_plugins() -> list[dict]:
     from fusecpath.plugins import get_plugins
 
     return [
-        {"name": p.name, "distribution": p.distribution, "version": p.version, "hooks": p.hooks,
-         "models": p.models}
+        {
+            "name": p.name,
+            "distribution": p.distribution,
+            "version": p.version,
+            "hooks": p.hooks,
+            "models": p.models,
+        }
         for p in get_plugins()
     ]

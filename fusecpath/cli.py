@@ -49,7 +49,8 @@ def build_app() -> typer.Typer:
     @app.callback()
     def root(
         version: Annotated[
-            bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Show the version.")
+            bool,
+            typer.Option("--version", callback=_version_callback, is_eager=True, help="Show the version."),
         ] = False,
     ) -> None:
         """fusecpath: fuse whichever pathology foundation models you name."""
@@ -60,7 +61,9 @@ def build_app() -> typer.Typer:
     @models.command("list")
     def models_list(
         level: Annotated[str | None, typer.Option(help="Only 'patch' or 'slide' models.")] = None,
-        all_: Annotated[bool, typer.Option("--all", help="Also catalogue models whose plugin is not installed.")] = False,
+        all_: Annotated[
+            bool, typer.Option("--all", help="Also catalogue models whose plugin is not installed.")
+        ] = False,
         as_json: JsonOpt = False,
     ) -> None:
         """List registered models (without importing torch)."""
@@ -78,8 +81,16 @@ def build_app() -> typer.Typer:
         for row in rows:
             style = None if row["installed"] else "dim"
             plugin = row["plugin"] if row["installed"] else f"{row['plugin']} ({row['install']})"
-            table.add_row(row["name"], row["level"], str(row["embed_dim"]), row["license"],
-                          "yes" if row["gated"] else "", row["source"], plugin, style=style)
+            table.add_row(
+                row["name"],
+                row["level"],
+                str(row["embed_dim"]),
+                row["license"],
+                "yes" if row["gated"] else "",
+                row["source"],
+                plugin,
+                style=style,
+            )
         console().print(table)
 
     @models.command("info")
@@ -111,8 +122,9 @@ def build_app() -> typer.Typer:
 
         table = Table("distribution", "version", "hooks", "models")
         for row in rows:
-            table.add_row(row["distribution"], row["version"] or "", ", ".join(row["hooks"]),
-                          ", ".join(row["models"]))
+            table.add_row(
+                row["distribution"], row["version"] or "", ", ".join(row["hooks"]), ", ".join(row["models"])
+            )
         console().print(table)
 
     _add_zoo_commands(app)
@@ -142,8 +154,10 @@ def _add_zoo_commands(app: typer.Typer) -> None:
             print_json(report)
         elif report["built"]:
             status = "ok" if report["ok"] else "MISMATCH"
-            typer.echo(f"{report['name']}: {report['parameters']:,} parameters, output dim "
-                       f"{report['output_dim']} (declared {report['embed_dim']}): {status}")
+            typer.echo(
+                f"{report['name']}: {report['parameters']:,} parameters, output dim "
+                f"{report['output_dim']} (declared {report['embed_dim']}): {status}"
+            )
         else:
             typer.echo(f"{report['name']}: not built here: {report['note']}")
         if report["ok"] is False:
@@ -158,28 +172,47 @@ def _add_features_commands(app: typer.Typer) -> None:
         slides: Annotated[list[str], typer.Argument(help="Slide files and/or folders of slides.")],
         fms: Annotated[str, typer.Option("--fms", help="Comma-separated FM names (patch and/or slide).")],
         out: Annotated[str, typer.Option("--out", help="The feature folder (one HDF5 file a slide).")],
-        mpp: Annotated[float | None, typer.Option(help="µm/px for slides whose file does not say it.")] = None,
+        mpp: Annotated[
+            float | None, typer.Option(help="µm/px for slides whose file does not say it.")
+        ] = None,
         workers: Annotated[int, typer.Option(help="DataLoader worker processes reading patches.")] = 0,
         device: Annotated[str, typer.Option(help="torch device: cpu, cuda, cuda:1, ...")] = "cpu",
         batch_size: Annotated[int, typer.Option("--batch-size", help="Patches a batch.")] = 64,
-        shard: Annotated[str | None, typer.Option(help="Only shard I/N of the slides (job arrays), e.g. 0/8.")] = None,
+        shard: Annotated[
+            str | None, typer.Option(help="Only shard I/N of the slides (job arrays), e.g. 0/8.")
+        ] = None,
         backend: Annotated[str, typer.Option(help="'local', or 'ray' for a Ray cluster.")] = "local",
         address: Annotated[str | None, typer.Option(help="Ray cluster: ray://HOST:PORT or auto.")] = None,
-        ray_workers: Annotated[int, typer.Option("--ray-workers", help="Ray actors, each holding the FMs.")] = 2,
+        ray_workers: Annotated[
+            int, typer.Option("--ray-workers", help="Ray actors, each holding the FMs.")
+        ] = 2,
         as_json: JsonOpt = False,
     ) -> None:
         """Read each slide once and embed its tissue patches with every FM named; exit 1 if any failed."""
         from fusecpath.features.extract import extract as run_extract
 
         names = [name.strip() for name in fms.split(",") if name.strip()]
-        result = run_extract(slides, names, out, mpp=mpp, workers=workers, device=device,
-                             batch_size=batch_size, progress=not as_json and sys.stderr.isatty(),
-                             shard=shard, backend=backend, address=address, ray_workers=ray_workers)
+        result = run_extract(
+            slides,
+            names,
+            out,
+            mpp=mpp,
+            workers=workers,
+            device=device,
+            batch_size=batch_size,
+            progress=not as_json and sys.stderr.isatty(),
+            shard=shard,
+            backend=backend,
+            address=address,
+            ray_workers=ray_workers,
+        )
         if as_json:
             print_json(result.to_dict())
         else:
-            typer.echo(f"{len(result.written)} written, {len(result.skipped)} already stored, "
-                       f"{len(result.busy)} busy in another process, {len(result.failures)} failed -> {out}")
+            typer.echo(
+                f"{len(result.written)} written, {len(result.skipped)} already stored, "
+                f"{len(result.busy)} busy in another process, {len(result.failures)} failed -> {out}"
+            )
             for _, message in result.failures:
                 typer.echo(f"fusecpath: error: {message}", err=True)
         if result.failures:
@@ -207,8 +240,15 @@ def _add_features_commands(app: typer.Typer) -> None:
             if row.get("error"):
                 table.add_row(row["slide_id"], "error", "", "", row["error"], "", "")
                 continue
-            table.add_row(row["slide_id"], row["format"], str(row["n_patches"]), str(row["mpp"] or ""),
-                          ", ".join(row["patch_fms"]), ", ".join(row["slide_fms"]), ", ".join(row["other"]))
+            table.add_row(
+                row["slide_id"],
+                row["format"],
+                str(row["n_patches"]),
+                str(row["mpp"] or ""),
+                ", ".join(row["patch_fms"]),
+                ", ".join(row["slide_fms"]),
+                ", ".join(row["other"]),
+            )
         console().print(table)
 
     @app.command("synth")
@@ -227,10 +267,19 @@ def _add_features_commands(app: typer.Typer) -> None:
             mpps = tuple(float(v) for v in mpp.split(","))
         except ValueError:
             raise typer.BadParameter("use numbers, e.g. 0.5 or 0.25,0.5", param_hint="--mpp") from None
-        labels = make_cohort(out, slides, seed=seed, mpp=mpps, formats=tuple(f.strip() for f in formats.split(",")))
+        labels = make_cohort(
+            out, slides, seed=seed, mpp=mpps, formats=tuple(f.strip() for f in formats.split(","))
+        )
         if as_json:
-            print_json({"out": out, "labels": str(labels), "ground_truth": str(labels.parent / "ground_truth.json"),
-                        "slides": slides, "seed": seed})
+            print_json(
+                {
+                    "out": out,
+                    "labels": str(labels),
+                    "ground_truth": str(labels.parent / "ground_truth.json"),
+                    "slides": slides,
+                    "seed": seed,
+                }
+            )
         else:
             typer.echo(f"{slides} slides, labels {labels}")
 
@@ -240,25 +289,41 @@ def _add_fusion_commands(app: typer.Typer) -> None:
 
     @app.command("fuse")
     def fuse(
-        fms: Annotated[str, typer.Option("--fms", help="Comma-separated FMs: patch FMs are fused, slide FMs teach.")],
-        labels: Annotated[str, typer.Option("--labels", help="labels.csv (slide_id,label | time,event | targets).")],
+        fms: Annotated[
+            str, typer.Option("--fms", help="Comma-separated FMs: patch FMs are fused, slide FMs teach.")
+        ],
+        labels: Annotated[
+            str, typer.Option("--labels", help="labels.csv (slide_id,label | time,event | targets).")
+        ],
         task: Annotated[str, typer.Option("--task", help="classification, regression or survival.")],
-        out: Annotated[str, typer.Option("--out", help="The run folder (metrics, predictions, plot, model/).")],
-        features: Annotated[str | None, typer.Option("--features", help="Folder of extracted features.")] = None,
-        slides: Annotated[str | None, typer.Option("--slides", help="Folder of slides; missing features are extracted.")] = None,
+        out: Annotated[
+            str, typer.Option("--out", help="The run folder (metrics, predictions, plot, model/).")
+        ],
+        features: Annotated[
+            str | None, typer.Option("--features", help="Folder of extracted features.")
+        ] = None,
+        slides: Annotated[
+            str | None, typer.Option("--slides", help="Folder of slides; missing features are extracted.")
+        ] = None,
         folds: Annotated[int, typer.Option(help="Cross-validation folds (split by patient).")] = 5,
         epochs: Annotated[int, typer.Option(help="Training epochs of every model.")] = 30,
         seed: Annotated[int, typer.Option(help="Seed of folds, clusters, bags and training.")] = 0,
         device: Annotated[str, typer.Option(help="torch device: cpu, cuda, cuda:1, ...")] = "cpu",
-        baselines: Annotated[bool, typer.Option("--baselines/--no-baselines", help="Also run the baselines.")] = True,
+        baselines: Annotated[
+            bool, typer.Option("--baselines/--no-baselines", help="Also run the baselines.")
+        ] = True,
         clusters: Annotated[int, typer.Option(help="K, clusters a slide.")] = 50,
-        per_cluster: Annotated[int, typer.Option("--per-cluster", help="N_K, patches a cluster in a bag.")] = 10,
+        per_cluster: Annotated[
+            int, typer.Option("--per-cluster", help="N_K, patches a cluster in a bag.")
+        ] = 10,
         bags: Annotated[int, typer.Option(help="N_R, bags a slide.")] = 50,
         hidden: Annotated[int, typer.Option(help="Hidden size of the re-embedding.")] = 512,
         optimizer: Annotated[str, typer.Option(help="sgd (the paper's) or adamw.")] = "sgd",
         lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-4,
         batch_size: Annotated[int, typer.Option("--batch-size", help="Bags a batch.")] = 64,
-        mpp: Annotated[float | None, typer.Option(help="µm/px for slides whose file does not say it.")] = None,
+        mpp: Annotated[
+            float | None, typer.Option(help="µm/px for slides whose file does not say it.")
+        ] = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Fuse the FMs named (FuseCPath), with baselines on the same folds; print the results table."""
@@ -270,10 +335,18 @@ def _add_fusion_commands(app: typer.Typer) -> None:
             raise typer.BadParameter("use classification, regression or survival", param_hint="--task")
         names = [name.strip() for name in fms.split(",") if name.strip()]
         options = FuseOptions(
-            folds=folds, seed=seed, baselines=baselines, n_clusters=clusters, per_cluster=per_cluster, n_bags=bags,
-            arch={"hidden": hidden}, mpp=mpp, progress=not as_json,
-            train=TrainConfig(epochs=epochs, optimizer=optimizer, lr=lr, batch_size=batch_size, seed=seed,
-                              device=device),
+            folds=folds,
+            seed=seed,
+            baselines=baselines,
+            n_clusters=clusters,
+            per_cluster=per_cluster,
+            n_bags=bags,
+            arch={"hidden": hidden},
+            mpp=mpp,
+            progress=not as_json,
+            train=TrainConfig(
+                epochs=epochs, optimizer=optimizer, lr=lr, batch_size=batch_size, seed=seed, device=device
+            ),
         )
         result = run_fuse(names, labels, task, out, features=features, slides=slides, options=options)
         from fusecpath.training.distributed import current
@@ -281,14 +354,24 @@ def _add_fusion_commands(app: typer.Typer) -> None:
         if not current().is_main:  # under torchrun, rank 0 reports
             return
         if as_json:
-            print_json({**result.metrics, "out": str(result.out), "predictions": str(result.predictions),
-                        "plot": str(result.plot), "model": str(result.checkpoint) if result.checkpoint else None})
+            print_json(
+                {
+                    **result.metrics,
+                    "out": str(result.out),
+                    "predictions": str(result.predictions),
+                    "plot": str(result.plot),
+                    "model": str(result.checkpoint) if result.checkpoint else None,
+                }
+            )
             return
         from fusecpath.report.table import results_table
 
         console().print(results_table(result.metrics))
-        typer.echo(f"{result.out}: metrics.json, predictions.csv, {result.plot.name}"
-                   + (f", {result.checkpoint.name}/" if result.checkpoint else "") + f" ({result.seconds:.0f} s)")
+        typer.echo(
+            f"{result.out}: metrics.json, predictions.csv, {result.plot.name}"
+            + (f", {result.checkpoint.name}/" if result.checkpoint else "")
+            + f" ({result.seconds:.0f} s)"
+        )
 
 
 def _add_hub_commands(app: typer.Typer) -> None:
@@ -296,7 +379,9 @@ def _add_hub_commands(app: typer.Typer) -> None:
 
     @app.command("push")
     def push(
-        run_dir: Annotated[str, typer.Argument(help="A fuse run folder (its model/ checkpoint) or a checkpoint folder.")],
+        run_dir: Annotated[
+            str, typer.Argument(help="A fuse run folder (its model/ checkpoint) or a checkpoint folder.")
+        ],
         repo: Annotated[str, typer.Option("--repo", help="The Hub repo id, org/name.")],
         private: Annotated[bool, typer.Option("--private", help="Create the repo private.")] = False,
         revision: Annotated[str | None, typer.Option(help="Branch to commit to (created if needed).")] = None,
@@ -315,7 +400,9 @@ def _add_hub_commands(app: typer.Typer) -> None:
     def pull(
         repo: Annotated[str, typer.Argument(help="The Hub repo id, org/name.")],
         revision: Annotated[str | None, typer.Option(help="Branch, tag or commit.")] = None,
-        out: Annotated[str | None, typer.Option(help="Also copy the verified checkpoint to this folder.")] = None,
+        out: Annotated[
+            str | None, typer.Option(help="Also copy the verified checkpoint to this folder.")
+        ] = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Download a fused checkpoint into the HF cache, verify it, and list the FMs it needs."""
@@ -325,7 +412,9 @@ def _add_hub_commands(app: typer.Typer) -> None:
         if as_json:
             print_json(report)
             return
-        typer.echo(f"{repo}@{report['commit'][:12]}: {report['files']} files verified in {report['out'] or report['directory']}")
+        typer.echo(
+            f"{repo}@{report['commit'][:12]}: {report['files']} files verified in {report['out'] or report['directory']}"
+        )
         for fm in report["fms"]:
             state = "ok" if fm["ok"] else fm["problem"]
             typer.echo(f"  {fm['name']} ({fm['level']}, plugin {fm['plugin']}): {state}")
@@ -333,27 +422,46 @@ def _add_hub_commands(app: typer.Typer) -> None:
     @app.command("predict")
     def predict(
         inputs: Annotated[list[str], typer.Argument(help="Slide files and/or folders of slides.")],
-        model: Annotated[str, typer.Option("--model", help="A fuse run folder, a checkpoint folder or org/name.")],
-        out: Annotated[str, typer.Option("--out", help="Folder for predictions.csv, heatmaps/ and features/.")],
+        model: Annotated[
+            str, typer.Option("--model", help="A fuse run folder, a checkpoint folder or org/name.")
+        ],
+        out: Annotated[
+            str, typer.Option("--out", help="Folder for predictions.csv, heatmaps/ and features/.")
+        ],
         revision: Annotated[str | None, typer.Option(help="Branch, tag or commit of a Hub model.")] = None,
         mpp: Annotated[float | None, typer.Option(help="µm/px for slides whose file does not say.")] = None,
         workers: Annotated[int, typer.Option(help="Patch-reading worker processes.")] = 0,
         device: Annotated[str, typer.Option(help="torch device.")] = "cpu",
-        shard: Annotated[str | None, typer.Option(help="Only shard I/N of the slides (job arrays), e.g. 0/8.")] = None,
+        shard: Annotated[
+            str | None, typer.Option(help="Only shard I/N of the slides (job arrays), e.g. 0/8.")
+        ] = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Predict slides with a fused model: predictions.csv plus an attention heatmap (PNG, GeoJSON) a slide."""
         from fusecpath.predict import predict as predict_slides
 
-        result = predict_slides(inputs, model, out, revision=revision, mpp=mpp, workers=workers, device=device,
-                                progress=not as_json and sys.stderr.isatty(), shard=shard)
+        result = predict_slides(
+            inputs,
+            model,
+            out,
+            revision=revision,
+            mpp=mpp,
+            workers=workers,
+            device=device,
+            progress=not as_json and sys.stderr.isatty(),
+            shard=shard,
+        )
         if as_json:
             print_json(result.to_dict())
         else:
             for row in result.rows:
                 shown = {k: v for k, v in row.items() if k not in ("slide", "heatmap", "geojson", "slide_id")}
-                typer.echo(f"{row['slide_id']}: " + ", ".join(
-                    f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in shown.items()))
+                typer.echo(
+                    f"{row['slide_id']}: "
+                    + ", ".join(
+                        f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in shown.items()
+                    )
+                )
             typer.echo(f"{len(result.rows)} predicted, {len(result.failures)} failed -> {result.out}")
         for _, message in result.failures:
             typer.echo(f"fusecpath: error: {message}", err=True)
@@ -379,8 +487,13 @@ def _add_hub_commands(app: typer.Typer) -> None:
 
         table = Table("repo", "task", "foundation models", "licence", "gated")
         for row in rows:
-            table.add_row(row["id"], row["task"], ", ".join(row["fms"]), row["license"] or "",
-                          "yes" if row["gated"] else "")
+            table.add_row(
+                row["id"],
+                row["task"],
+                ", ".join(row["fms"]),
+                row["license"] or "",
+                "yes" if row["gated"] else "",
+            )
         console().print(table)
 
 

@@ -35,9 +35,13 @@ class PredictResult:
     failures: list[tuple[str, str]] = field(default_factory=list)  # (slide, one-line reason)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "out": str(self.out),
-                "predictions": str(self.predictions) if self.predictions else None, "slides": self.rows,
-                "failures": [{"slide": s, "error": e} for s, e in self.failures]}
+        return {
+            "model": self.model,
+            "out": str(self.out),
+            "predictions": str(self.predictions) if self.predictions else None,
+            "slides": self.rows,
+            "failures": [{"slide": s, "error": e} for s, e in self.failures],
+        }
 
 
 def needed_fms(config: dict[str, Any]) -> list[dict[str, Any]]:
@@ -62,8 +66,10 @@ def prediction_columns(task, output: np.ndarray) -> dict[str, Any]:
     """Columns of one slide's prediction: the predicted class and its probabilities, targets, or risk."""
     output = np.atleast_1d(np.asarray(output, dtype=float))
     if task.kind == "classification":
-        return {"prediction": task.classes[int(output.argmax())],
-                **{f"prob_{c}": float(p) for c, p in zip(task.classes, output, strict=True)}}
+        return {
+            "prediction": task.classes[int(output.argmax())],
+            **{f"prob_{c}": float(p) for c, p in zip(task.classes, output, strict=True)},
+        }
     if task.kind == "regression":
         return {f"pred_{t}": float(v) for t, v in zip(task.targets, output, strict=True)}
     return {"risk": float(output[0])}
@@ -87,8 +93,15 @@ def write_predictions(path: Path, rows: list[dict[str, Any]]) -> Path:
 
 
 def predict(
-    inputs: Sequence[str | Path], model: str | Path, out: str | Path, *, revision: str | None = None,
-    mpp: float | None = None, workers: int = 0, device: str = "cpu", progress: bool = True,
+    inputs: Sequence[str | Path],
+    model: str | Path,
+    out: str | Path,
+    *,
+    revision: str | None = None,
+    mpp: float | None = None,
+    workers: int = 0,
+    device: str = "cpu",
+    progress: bool = True,
     shard: str | None = None,
 ) -> PredictResult:
     """Predict every slide in ``inputs`` (files or folders) with ``model`` (folder or Hub repo id).
@@ -112,14 +125,16 @@ def predict(
     slides, missing = find_slides(inputs)
     slides = take_shard(slides, shard)
     if not slides:
-        raise FusecpathError(f"no slide files in {', '.join(map(str, inputs))}" +
-                             (f" ({missing[0][1]})" if missing else ""))
+        raise FusecpathError(
+            f"no slide files in {', '.join(map(str, inputs))}" + (f" ({missing[0][1]})" if missing else "")
+        )
     out = Path(out)
     heatmaps = out / "heatmaps"
     heatmaps.mkdir(parents=True, exist_ok=True)
     names = [fm["name"] for fm in fms]
-    extracted = extract(slides, names, out / "features", mpp=mpp, workers=workers, device=device,
-                        progress=progress)
+    extracted = extract(
+        slides, names, out / "features", mpp=mpp, workers=workers, device=device, progress=progress
+    )
     result = PredictResult(str(model), out, None, failures=[*missing, *extracted.failures])
     failed = {Path(s).name for s, _ in result.failures}
     for path in slides:
@@ -129,18 +144,38 @@ def predict(
         feats = open_features(feature_path(out / "features", sid))
         for fm in fms:
             if feats.fingerprint(fm["name"]) != fm["fingerprint"]:
-                raise ModelMismatchError(f"{feats.path}: {fm['name']} features have fingerprint "
-                                         f"{feats.fingerprint(fm['name'])}, the model needs {fm['fingerprint']}")
-        pred = predict_slide(fused, {n: feats.patch(n) for n in names}, feats.coords, slide_id=sid, device=device)
+                raise ModelMismatchError(
+                    f"{feats.path}: {fm['name']} features have fingerprint "
+                    f"{feats.fingerprint(fm['name'])}, the model needs {fm['fingerprint']}"
+                )
+        pred = predict_slide(
+            fused, {n: feats.patch(n) for n in names}, feats.coords, slide_id=sid, device=device
+        )
         size = float(feats.attrs.get("patch_size_level0_exact") or feats.attrs["patch_size_level0"])
         attention = np.nan_to_num(pred.attention, nan=0.0)  # patches never drawn into a bag weigh nothing
         columns = prediction_columns(task, pred.output)
-        summary = ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in columns.items())
+        summary = ", ".join(
+            f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in columns.items()
+        )
         png = write_heatmap(heatmaps / f"{sid}.png", path, feats.coords, size, attention, f"{sid}: {summary}")
-        geojson = write_geojson(heatmaps / f"{sid}.geojson", feats.coords, size,
-                                {"attention": attention, "cluster": pred.clusters.astype(float)}, sid)
-        result.rows.append({"slide_id": sid, **columns, "patches": len(feats), "bags": len(pred.bag_outputs),
-                            "slide": str(path), "heatmap": str(png), "geojson": str(geojson)})
+        geojson = write_geojson(
+            heatmaps / f"{sid}.geojson",
+            feats.coords,
+            size,
+            {"attention": attention, "cluster": pred.clusters.astype(float)},
+            sid,
+        )
+        result.rows.append(
+            {
+                "slide_id": sid,
+                **columns,
+                "patches": len(feats),
+                "bags": len(pred.bag_outputs),
+                "slide": str(path),
+                "heatmap": str(png),
+                "geojson": str(geojson),
+            }
+        )
     if result.rows:
         name = "predictions.csv" if shard is None else "predictions-{}-of-{}.csv".format(*parse_shard(shard))
         result.predictions = write_predictions(out / name, result.rows)

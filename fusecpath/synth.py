@@ -42,7 +42,9 @@ GLASS, STROMA, EPITHELIUM, COLOUR_CUE, TEXTURE_CUE = range(len(CLASSES))
 CELL_UM = 16.0  # µm per pixel of the label map
 TILE = 256  # TIFF tile side
 FIELD_UM = 256.0  # period of the texture fields, µm
-BAND_RATIO = 0.885  # band wavelength / nucleus spacing: equal edge length per area, so colour statistics match
+BAND_RATIO = (
+    0.885  # band wavelength / nucleus spacing: equal edge length per area, so colour statistics match
+)
 EDGE_SLOPE = 8.0  # nuclear edge sharpness (per unit of the standardised field)
 # Optical density of one unit of hematoxylin and of eosin (Ruifrok-Johnston directions), ln units.
 H_OD = np.array([0.65, 0.70, 0.29]) / np.linalg.norm([0.65, 0.70, 0.29]) * 2.3
@@ -74,7 +76,9 @@ class SynthOptions:
         if not self.formats or any(f not in ("svs", "tiff") for f in self.formats):
             raise FusecpathError(f"synth: formats must be 'svs' and/or 'tiff', not {self.formats}")
         if not (0.05 <= self.tissue_fraction <= 0.95 and 0.0 < self.cue_fraction <= 0.3):
-            raise FusecpathError("synth: tissue_fraction must be in [0.05, 0.95] and cue_fraction in (0, 0.3]")
+            raise FusecpathError(
+                "synth: tissue_fraction must be in [0.05, 0.95] and cue_fraction in (0, 0.3]"
+            )
 
     def mpp_for(self, index: int) -> float:
         mpps = self.mpp if isinstance(self.mpp, tuple) else (self.mpp,)
@@ -122,21 +126,32 @@ def texture_fields(mpp: float, seed: int) -> Fields:
         def transfer(fx, fy):
             along, across = fx * c + fy * s, -fx * s + fy * c
             return _band(along, 0.0, wavelength_px, 0.3) * np.exp(-0.5 * (across * 40.0 / mpp) ** 2)
+
         return transfer
 
     # Nuclear spacing drifts between 6.5 and 12 µm across the tissue, in both patterns alike.
-    weight = 1.0 / (1.0 + np.exp(-2.0 * _spectral_noise(rng, size, lambda fx, fy: _band(fx, fy, size / 1.5, 0.8))))
+    weight = 1.0 / (
+        1.0 + np.exp(-2.0 * _spectral_noise(rng, size, lambda fx, fy: _band(fx, fy, size / 1.5, 0.8)))
+    )
     norm = np.sqrt(weight**2 + (1 - weight) ** 2)
     fine, coarse = 6.5 / mpp, 12.0 / mpp
-    nuclei = (weight * _spectral_noise(rng, size, lambda fx, fy: _band(fx, fy, fine))
-              + (1 - weight) * _spectral_noise(rng, size, lambda fx, fy: _band(fx, fy, coarse))) / norm
-    bands = (weight * _spectral_noise(rng, size, oriented(fine * BAND_RATIO))
-             + (1 - weight) * _spectral_noise(rng, size, oriented(coarse * BAND_RATIO))) / norm
+    nuclei = (
+        weight * _spectral_noise(rng, size, lambda fx, fy: _band(fx, fy, fine))
+        + (1 - weight) * _spectral_noise(rng, size, lambda fx, fy: _band(fx, fy, coarse))
+    ) / norm
+    bands = (
+        weight * _spectral_noise(rng, size, oriented(fine * BAND_RATIO))
+        + (1 - weight) * _spectral_noise(rng, size, oriented(coarse * BAND_RATIO))
+    ) / norm
     fibre = _spectral_noise(rng, size, lambda fx, fy: _band(fx * 0.4, fy, 20.0 / mpp, 0.6))
     fibres = 1.0 / (1.0 + np.exp(-2.0 * fibre))
     grain = _spectral_noise(rng, size, lambda fx, fy: np.ones_like(fx * fy))
-    slow = np.stack([_spectral_noise(rng, size, lambda fx, fy: _band(fx, fy, size / 1.5, 0.8)) for _ in range(3)])
-    return Fields(size, nuclei.astype(np.float32), bands.astype(np.float32), fibres.astype(np.float32), grain, slow)
+    slow = np.stack(
+        [_spectral_noise(rng, size, lambda fx, fy: _band(fx, fy, size / 1.5, 0.8)) for _ in range(3)]
+    )
+    return Fields(
+        size, nuclei.astype(np.float32), bands.astype(np.float32), fibres.astype(np.float32), grain, slow
+    )
 
 
 def _tiled(field: np.ndarray, y0: int, height: int, width: int, offset: tuple[int, int]) -> np.ndarray:
@@ -176,7 +191,9 @@ def _smooth_field(rng: np.random.Generator, shape: tuple[int, int], sigma: float
     return (field - field.mean()) / (field.std() + 1e-12)
 
 
-def label_map(shape: tuple[int, int], kind: str, rng: np.random.Generator, options: SynthOptions) -> np.ndarray:
+def label_map(
+    shape: tuple[int, int], kind: str, rng: np.random.Generator, options: SynthOptions
+) -> np.ndarray:
     """(H, W) uint8 class per CELL_UM cell: tissue blob(s), epithelium islands, the cue regions."""
     h, w = shape
     yy, xx = np.mgrid[0:h, 0:w]
@@ -188,7 +205,12 @@ def label_map(shape: tuple[int, int], kind: str, rng: np.random.Generator, optio
     epi_score = _smooth_field(rng, shape, 5.0)
     epithelium = tissue & (epi_score > np.quantile(epi_score[tissue], 1 - options.epithelium_fraction))
     labels[epithelium] = EPITHELIUM
-    cues = {"both": (COLOUR_CUE, TEXTURE_CUE), "colour": (COLOUR_CUE,), "texture": (TEXTURE_CUE,), "none": ()}[kind]
+    cues = {
+        "both": (COLOUR_CUE, TEXTURE_CUE),
+        "colour": (COLOUR_CUE,),
+        "texture": (TEXTURE_CUE,),
+        "none": (),
+    }[kind]
     radius = math.sqrt(options.cue_fraction * tissue.sum() / math.pi)
     inner = ndimage.binary_erosion(tissue, iterations=max(1, int(radius * 0.6)))
     candidates = np.argwhere(inner if inner.any() else tissue)
@@ -268,7 +290,11 @@ def _render(plan: SlidePlan, labels: np.ndarray, r0: int, r1: int, width: int, s
     tint += plan.tint
     tint *= cls != GLASS
     rgb = np.empty((height, width, 3), np.uint8)
-    colour = (cls == COLOUR_CUE).astype(np.float32) * plan.colour_shift if plan.kind in ("both", "colour") else None
+    colour = (
+        (cls == COLOUR_CUE).astype(np.float32) * plan.colour_shift
+        if plan.kind in ("both", "colour")
+        else None
+    )
     for c in range(3):
         od = c_h * np.float32(H_OD[c])
         od += c_e * np.float32(E_OD[c])
@@ -293,7 +319,9 @@ def render_strip(plan: SlidePlan, labels: np.ndarray, y0: int, height: int) -> n
         return _render(plan, labels, y0, y0 + height, plan.width, 1)
     r0, r1 = y0 // k - 1, -(-(y0 + height) // k) + 1  # one row of margin on each side: no seams
     coarse = _render(plan, labels, r0, r1, -(-plan.width // k), k)
-    fine = Image.fromarray(coarse).resize((coarse.shape[1] * k, coarse.shape[0] * k), Image.Resampling.BILINEAR)
+    fine = Image.fromarray(coarse).resize(
+        (coarse.shape[1] * k, coarse.shape[0] * k), Image.Resampling.BILINEAR
+    )
     top = y0 - r0 * k
     return np.asarray(fine)[top : top + height, : plan.width]
 
@@ -326,30 +354,55 @@ def write_slide(plan: SlidePlan, labels: np.ndarray) -> None:
     while side // factor >= 256:
         n_levels, side = n_levels + 1, side // factor
     tmp = Path(plan.path).with_name(f".{Path(plan.path).name}.{os.getpid()}.tmp")
-    common = dict(tile=(TILE, TILE), compression="jpeg", compressionargs={"level": plan.quality},
-                  photometric="rgb", metadata=None)
+    common = dict(
+        tile=(TILE, TILE),
+        compression="jpeg",
+        compressionargs={"level": plan.quality},
+        photometric="rgb",
+        metadata=None,
+    )
     mag = 10.0 / plan.mpp
     try:
         with tifffile.TiffWriter(tmp, bigtiff=plan.width * plan.height > 2**31) as tif:
             if plan.fmt == "svs":
-                description = (f"Aperio Image Library fusecpath-synth\r\n{plan.width}x{plan.height} "
-                               f"[0,0 {plan.width}x{plan.height}] ({TILE}x{TILE}) JPEG/RGB Q={plan.quality}"
-                               f"|AppMag = {mag:g}|MPP = {plan.mpp}|Filename = {plan.slide_id}")
-                tif.write(tiles(), shape=(plan.height, plan.width, 3), dtype=np.uint8,
-                          description=description, **common)
+                description = (
+                    f"Aperio Image Library fusecpath-synth\r\n{plan.width}x{plan.height} "
+                    f"[0,0 {plan.width}x{plan.height}] ({TILE}x{TILE}) JPEG/RGB Q={plan.quality}"
+                    f"|AppMag = {mag:g}|MPP = {plan.mpp}|Filename = {plan.slide_id}"
+                )
+                tif.write(
+                    tiles(),
+                    shape=(plan.height, plan.width, 3),
+                    dtype=np.uint8,
+                    description=description,
+                    **common,
+                )
             else:
                 resolution = (1e4 / plan.mpp, 1e4 / plan.mpp)
-                tif.write(tiles(), shape=(plan.height, plan.width, 3), dtype=np.uint8,
-                          resolution=resolution, resolutionunit="CENTIMETER", **common)
+                tif.write(
+                    tiles(),
+                    shape=(plan.height, plan.width, 3),
+                    dtype=np.uint8,
+                    resolution=resolution,
+                    resolutionunit="CENTIMETER",
+                    **common,
+                )
             image = level1
             for i in range(n_levels):
                 if i > 0:
                     image = _downsample(image, factor)
                 w, h = image.shape[1], image.shape[0]
-                extra = ({"description": f"Aperio Image Library fusecpath-synth\r\n{plan.width}x{plan.height} -> {w}x{h}"}
-                         if plan.fmt == "svs" else
-                         {"resolution": (1e4 / plan.mpp / factor ** (i + 1),) * 2, "resolutionunit": "CENTIMETER",
-                          "subfiletype": 1})
+                extra = (
+                    {
+                        "description": f"Aperio Image Library fusecpath-synth\r\n{plan.width}x{plan.height} -> {w}x{h}"
+                    }
+                    if plan.fmt == "svs"
+                    else {
+                        "resolution": (1e4 / plan.mpp / factor ** (i + 1),) * 2,
+                        "resolutionunit": "CENTIMETER",
+                        "subfiletype": 1,
+                    }
+                )
                 tif.write(image, **common, **extra)
         os.replace(tmp, plan.path)
     finally:
@@ -371,14 +424,20 @@ def _region_entries(labels: np.ndarray, plan: SlidePlan) -> list[dict[str, Any]]
             continue
         rows, cols = np.nonzero(mask)
         polygons = mask_polygons(mask, cell)
-        regions.append({
-            "cue": name,
-            "class": CLASSES[cue],
-            "box_level0": [int(cols.min() * cell), int(rows.min() * cell),
-                           int(math.ceil((cols.max() + 1) * cell)), int(math.ceil((rows.max() + 1) * cell))],
-            "polygons_level0": [[np.round(ring, 1).tolist() for ring in poly] for poly in polygons],
-            "tissue_fraction": round(float(mask.sum()) / max(1, tissue), 4),
-        })
+        regions.append(
+            {
+                "cue": name,
+                "class": CLASSES[cue],
+                "box_level0": [
+                    int(cols.min() * cell),
+                    int(rows.min() * cell),
+                    int(math.ceil((cols.max() + 1) * cell)),
+                    int(math.ceil((rows.max() + 1) * cell)),
+                ],
+                "polygons_level0": [[np.round(ring, 1).tolist() for ring in poly] for poly in polygons],
+                "tissue_fraction": round(float(mask.sum()) / max(1, tissue), 4),
+            }
+        )
     return regions
 
 
@@ -390,9 +449,16 @@ def _make_one(plan: SlidePlan, options: SynthOptions, truth_dir: str) -> dict[st
     Image.fromarray(labels).save(Path(truth_dir) / f"{plan.slide_id}.png")
     cell = CELL_UM / plan.mpp
     return {
-        "slide_id": plan.slide_id, "file": Path(plan.path).name, "format": plan.fmt, "label": plan.label,
-        "cues": plan.kind, "mpp": plan.mpp, "width": plan.width, "height": plan.height,
-        "label_map": f"truth/{plan.slide_id}.png", "label_map_downsample": cell,
+        "slide_id": plan.slide_id,
+        "file": Path(plan.path).name,
+        "format": plan.fmt,
+        "label": plan.label,
+        "cues": plan.kind,
+        "mpp": plan.mpp,
+        "width": plan.width,
+        "height": plan.height,
+        "label_map": f"truth/{plan.slide_id}.png",
+        "label_map_downsample": cell,
         "tissue_fraction_of_slide": round(float((labels != GLASS).mean()), 4),
         "regions": _region_entries(labels, plan),
     }
@@ -419,10 +485,18 @@ def _plans(out: Path, n_slides: int, seed: int, options: SynthOptions) -> list[t
         mpp = options.mpp_for(index)
         sid = f"{patient}-{chr(ord('A') + k)}"
         plan = SlidePlan(
-            slide_id=sid, path=str(out / f"{sid}.{fmt}"), fmt=fmt, mpp=mpp,
-            width=int(round(options.width_um / mpp)), height=int(round(options.height_um / mpp)),
-            label=label, kind=kind, seed=int(rng.integers(2**31)), cohort_seed=seed,
-            colour_shift=options.colour_shift, quality=options.quality,
+            slide_id=sid,
+            path=str(out / f"{sid}.{fmt}"),
+            fmt=fmt,
+            mpp=mpp,
+            width=int(round(options.width_um / mpp)),
+            height=int(round(options.height_um / mpp)),
+            label=label,
+            kind=kind,
+            seed=int(rng.integers(2**31)),
+            cohort_seed=seed,
+            colour_shift=options.colour_shift,
+            quality=options.quality,
             stain_h=float(1 + SLIDE_STAIN_VARIATION * rng.uniform(-1, 1)),
             stain_e=float(1 + SLIDE_STAIN_VARIATION * rng.uniform(-1, 1)),
             tint=float(rng.uniform(0.0, 0.06)),
@@ -443,7 +517,9 @@ def make_cohort(out: str | Path, n_slides: int, seed: int = 0, **options: Any) -
     if isinstance(options.get("mpp"), list):
         options["mpp"] = tuple(options["mpp"])
     if isinstance(options.get("formats"), (list, str)):
-        options["formats"] = tuple([options["formats"]] if isinstance(options["formats"], str) else options["formats"])
+        options["formats"] = tuple(
+            [options["formats"]] if isinstance(options["formats"], str) else options["formats"]
+        )
     opts = SynthOptions(**options)
     out = Path(out)
     truth_dir = out / "truth"
@@ -452,20 +528,26 @@ def make_cohort(out: str | Path, n_slides: int, seed: int = 0, **options: Any) -
     workers = opts.workers or min(4, os.cpu_count() or 1)
     if workers > 1 and len(plans) > 1:
         with ProcessPoolExecutor(workers) as pool:
-            truths = list(pool.map(_make_one, [p for p, _ in plans], [opts] * len(plans),
-                                   [str(truth_dir)] * len(plans)))
+            truths = list(
+                pool.map(_make_one, [p for p, _ in plans], [opts] * len(plans), [str(truth_dir)] * len(plans))
+            )
     else:
         truths = [_make_one(p, opts, str(truth_dir)) for p, _ in plans]
     truth = {
-        "seed": seed, "options": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(opts).items()},
+        "seed": seed,
+        "options": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(opts).items()},
         "classes": list(CLASSES),
-        "design": ("positive = colour cue AND texture cue (separate regions); negative = none, colour "
-                   "only or texture only (thirds). colour cue: chroma shift at constant luminance; "
-                   "texture cue: oriented bands of nuclei with the same stain densities."),
+        "design": (
+            "positive = colour cue AND texture cue (separate regions); negative = none, colour "
+            "only or texture only (thirds). colour cue: chroma shift at constant luminance; "
+            "texture cue: oriented bands of nuclei with the same stain densities."
+        ),
         "slides": {t["slide_id"]: t for t in truths},
     }
     _write_text(out / "ground_truth.json", json.dumps(truth, indent=1))
-    lines = [("slide_id", "label", "patient_id")] + [(p.slide_id, str(p.label), patient) for p, patient in plans]
+    lines = [("slide_id", "label", "patient_id")] + [
+        (p.slide_id, str(p.label), patient) for p, patient in plans
+    ]
     labels_csv = out / "labels.csv"
     with open(labels_csv.with_suffix(".csv.tmp"), "w", newline="") as handle:
         csv.writer(handle).writerows(lines)
@@ -493,7 +575,9 @@ def _truth(cohort_dir: str, slide_id: str) -> tuple[np.ndarray, float]:
     return labels, float(entry["label_map_downsample"])
 
 
-def patch_truth(cohort_dir: str | Path, slide_id: str, coords: np.ndarray, patch_size_level0: float) -> np.ndarray:
+def patch_truth(
+    cohort_dir: str | Path, slide_id: str, coords: np.ndarray, patch_size_level0: float
+) -> np.ndarray:
     """The majority class (index into CLASSES) of each patch, from the slide's label map.
 
     ``coords`` are (N, 2) level-0 top-left corners of square patches ``patch_size_level0`` wide."""
@@ -503,7 +587,10 @@ def patch_truth(cohort_dir: str | Path, slide_id: str, coords: np.ndarray, patch
     h, w = labels.shape
     for i, (x, y) in enumerate(coords):
         c0, r0 = int(x // cell), int(y // cell)
-        c1, r1 = int(math.ceil((x + patch_size_level0) / cell)), int(math.ceil((y + patch_size_level0) / cell))
+        c1, r1 = (
+            int(math.ceil((x + patch_size_level0) / cell)),
+            int(math.ceil((y + patch_size_level0) / cell)),
+        )
         window = labels[min(r0, h - 1) : max(min(r1, h), r0 + 1), min(c0, w - 1) : max(min(c1, w), c0 + 1)]
         out[i] = np.bincount(window.ravel(), minlength=len(CLASSES)).argmax()
     return out

@@ -23,8 +23,23 @@ Level = Literal["patch", "slide"]
 
 # Fields that change what an encoder computes: they make up its fingerprint.
 _FINGERPRINT_FIELDS = (
-    "name", "level", "embed_dim", "source", "loader", "weights_file", "arch", "mpp", "read_px",
-    "input_px", "resize_px", "crop", "interpolation", "mean", "std", "pooling", "requires",
+    "name",
+    "level",
+    "embed_dim",
+    "source",
+    "loader",
+    "weights_file",
+    "arch",
+    "mpp",
+    "read_px",
+    "input_px",
+    "resize_px",
+    "crop",
+    "interpolation",
+    "mean",
+    "std",
+    "pooling",
+    "requires",
 )
 
 
@@ -134,9 +149,7 @@ class Registry:
         for key in (spec.name, *spec.aliases):
             holder = self.claimed(key)
             if holder is not None:
-                raise ValueError(
-                    f"model name {key!r} is registered by both {holder!r} and {plugin!r}"
-                )
+                raise ValueError(f"model name {key!r} is registered by both {holder!r} and {plugin!r}")
         self._entries[spec.name] = Registered(spec, plugin)
         for alias in spec.aliases:
             self._aliases[alias] = spec.name

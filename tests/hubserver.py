@@ -36,8 +36,21 @@ import yaml
 LFS_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".png", ".jpg", ".npy", ".pkl", ".zip")
 GITATTRIBUTES = b"".join(f"*{s} filter=lfs diff=lfs merge=lfs -text\n".encode() for s in LFS_SUFFIXES)
 HUB_LICENCES = {
-    "apache-2.0", "mit", "bsd-3-clause", "cc0-1.0", "cc-by-4.0", "cc-by-sa-4.0", "cc-by-nc-4.0",
-    "cc-by-nc-sa-4.0", "cc-by-nc-nd-4.0", "gpl-2.0", "gpl-3.0", "lgpl-3.0", "agpl-3.0", "openrail", "other",
+    "apache-2.0",
+    "mit",
+    "bsd-3-clause",
+    "cc0-1.0",
+    "cc-by-4.0",
+    "cc-by-sa-4.0",
+    "cc-by-nc-4.0",
+    "cc-by-nc-sa-4.0",
+    "cc-by-nc-nd-4.0",
+    "gpl-2.0",
+    "gpl-3.0",
+    "lgpl-3.0",
+    "agpl-3.0",
+    "openrail",
+    "other",
 }
 
 
@@ -110,8 +123,14 @@ class HubState:
 
 
 class HttpError(Exception):
-    def __init__(self, status: int, message: str, code: str | None = None, headers: dict | None = None,
-                 body: dict | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: str | None = None,
+        headers: dict | None = None,
+        body: dict | None = None,
+    ):
         super().__init__(message)
         self.status, self.code, self.headers, self.body = status, code, headers or {}, body or {}
 
@@ -167,8 +186,9 @@ class Handler(BaseHTTPRequestHandler):
     def _can_write(self, namespace: str) -> None:
         user = self._user(required=True)
         if namespace != user[0] and namespace not in user[1]:
-            raise HttpError(403, f"You don't have the rights to write to the namespace {namespace}",
-                            code="Forbidden")
+            raise HttpError(
+                403, f"You don't have the rights to write to the namespace {namespace}", code="Forbidden"
+            )
 
     def _repo(self, repo_id: str, write: bool = False, content: bool = False) -> Repo:
         repo = self.state.repos.get(repo_id)
@@ -180,8 +200,9 @@ class Handler(BaseHTTPRequestHandler):
         if write:
             self._can_write(namespace)
         if content and repo.gated and user is None:
-            raise HttpError(401, "Access to this model is restricted: log in and accept its terms",
-                            code="GatedRepo")
+            raise HttpError(
+                401, "Access to this model is restricted: log in and accept its terms", code="GatedRepo"
+            )
         return repo
 
     def _commit(self, repo: Repo, revision: str) -> Commit:
@@ -238,11 +259,15 @@ class Handler(BaseHTTPRequestHandler):
         repo_id = f"{namespace}/{payload['name']}"
         self._can_write(namespace)
         if repo_id in self.state.repos:
-            raise HttpError(409, "You already created this model repo", body={"url": f"{self.base}/{repo_id}"})
+            raise HttpError(
+                409, "You already created this model repo", body={"url": f"{self.base}/{repo_id}"}
+            )
         repo = Repo(repo_id, private=payload.get("visibility") == "private" or bool(payload.get("private")))
         data = GITATTRIBUTES
         entry = Entry(len(data), self.state.store(data), git_oid(data), lfs=False)
-        repo.branches["main"] = self.state.new_commit(repo, None, "initial commit", {".gitattributes": entry}).oid
+        repo.branches["main"] = self.state.new_commit(
+            repo, None, "initial commit", {".gitattributes": entry}
+        ).oid
         self.state.repos[repo_id] = repo
         self._json({"url": f"{self.base}/{repo_id}", "name": repo_id, "id": repo_id})
 
@@ -283,7 +308,9 @@ class Handler(BaseHTTPRequestHandler):
             errors.append({"message": '"license: other" needs "license_name" and "license_link"'})
         for key in ("tags", "base_model"):
             value = meta.get(key, [])
-            if not (isinstance(value, list) and all(isinstance(v, str) for v in value)) and not isinstance(value, str):
+            if not (isinstance(value, list) and all(isinstance(v, str) for v in value)) and not isinstance(
+                value, str
+            ):
                 errors.append({"message": f'"{key}" must be a list of strings'})
         self._json({"errors": errors, "warnings": []}, 400 if errors else 200)
 
@@ -297,8 +324,14 @@ class Handler(BaseHTTPRequestHandler):
             lfs = item["path"].endswith(LFS_SUFFIXES) or item["size"] > 10_000_000 or b"\0" in sample
             existing = head.files.get(item["path"])
             oid = None if existing is None else (existing.sha256 if existing.lfs else existing.oid)
-            files.append({"path": item["path"], "uploadMode": "lfs" if lfs else "regular",
-                          "shouldIgnore": False, "oid": oid})
+            files.append(
+                {
+                    "path": item["path"],
+                    "uploadMode": "lfs" if lfs else "regular",
+                    "shouldIgnore": False,
+                    "oid": oid,
+                }
+            )
         self._json({"files": files, "commitOid": head.oid})
 
     def lfs_batch(self, query, repo_id) -> None:
@@ -313,12 +346,24 @@ class Handler(BaseHTTPRequestHandler):
                 objects.append({"oid": oid, "size": size})
                 continue
             signature = self.state.signatures.setdefault(oid, secrets.token_hex(16))
-            objects.append({"oid": oid, "size": size, "authenticated": True, "actions": {
-                "upload": {"href": f"{self.base}/lfs-upload/{oid}?sig={signature}", "header": {}},
-                "verify": {"href": f"{self.base}/{repo_id}.git/info/lfs/objects/verify", "header": {}},
-            }})
-        self._json({"transfer": "basic", "objects": objects, "hash_algo": "sha256"},
-                   headers={"Content-Type": "application/vnd.git-lfs+json"})
+            objects.append(
+                {
+                    "oid": oid,
+                    "size": size,
+                    "authenticated": True,
+                    "actions": {
+                        "upload": {"href": f"{self.base}/lfs-upload/{oid}?sig={signature}", "header": {}},
+                        "verify": {
+                            "href": f"{self.base}/{repo_id}.git/info/lfs/objects/verify",
+                            "header": {},
+                        },
+                    },
+                }
+            )
+        self._json(
+            {"transfer": "basic", "objects": objects, "hash_algo": "sha256"},
+            headers={"Content-Type": "application/vnd.git-lfs+json"},
+        )
 
     def lfs_upload(self, query, oid) -> None:
         if query.get("sig", [""])[0] != self.state.signatures.get(oid):
@@ -364,7 +409,9 @@ class Handler(BaseHTTPRequestHandler):
                 if not blob.is_file():
                     raise HttpError(422, f"LFS object {value['oid']} for {value['path']} was never uploaded")
                 size = blob.stat().st_size
-                pointer = f"version https://git-lfs.github.com/spec/v1\noid sha256:{value['oid']}\nsize {size}\n"
+                pointer = (
+                    f"version https://git-lfs.github.com/spec/v1\noid sha256:{value['oid']}\nsize {size}\n"
+                )
                 files[value["path"]] = Entry(size, value["oid"], git_oid(pointer.encode()), lfs=True)
             elif key == "deletedFile":
                 if files.pop(value["path"], None) is None:
@@ -376,8 +423,14 @@ class Handler(BaseHTTPRequestHandler):
                 raise HttpError(400, f"unknown commit operation {key!r}")
         commit = self.state.new_commit(repo, head.oid, header.get("summary", ""), files)
         repo.branches[branch] = commit.oid
-        self._json({"success": True, "commitOid": commit.oid, "commitUrl": f"{self.base}/{repo_id}/commit/{commit.oid}",
-                    "hookOutput": ""})
+        self._json(
+            {
+                "success": True,
+                "commitOid": commit.oid,
+                "commitUrl": f"{self.base}/{repo_id}/commit/{commit.oid}",
+                "hookOutput": "",
+            }
+        )
 
     # -- read -----------------------------------------------------------------------------------------
     def _card_data(self, commit: Commit) -> dict | None:
@@ -393,11 +446,22 @@ class Handler(BaseHTTPRequestHandler):
         if card.get("library_name"):
             tags.insert(0, card["library_name"])
         return {
-            "_id": hashlib.md5(repo.id.encode()).hexdigest()[:24], "id": repo.id, "modelId": repo.id,
-            "author": repo.id.split("/")[0], "sha": commit.oid, "private": repo.private, "gated": repo.gated,
-            "disabled": False, "downloads": 0, "likes": 0, "library_name": card.get("library_name"),
-            "tags": list(dict.fromkeys(tags)), "cardData": card or None, "createdAt": repo.created,
-            "lastModified": commit.date, "siblings": [{"rfilename": p} for p in sorted(commit.files)],
+            "_id": hashlib.md5(repo.id.encode()).hexdigest()[:24],
+            "id": repo.id,
+            "modelId": repo.id,
+            "author": repo.id.split("/")[0],
+            "sha": commit.oid,
+            "private": repo.private,
+            "gated": repo.gated,
+            "disabled": False,
+            "downloads": 0,
+            "likes": 0,
+            "library_name": card.get("library_name"),
+            "tags": list(dict.fromkeys(tags)),
+            "cardData": card or None,
+            "createdAt": repo.created,
+            "lastModified": commit.date,
+            "siblings": [{"rfilename": p} for p in sorted(commit.files)],
         }
 
     def model_info(self, query, repo_id, revision=None) -> None:
@@ -431,7 +495,7 @@ class Handler(BaseHTTPRequestHandler):
         for path, entry in sorted(commit.files.items()):
             if not path.startswith(base):
                 continue
-            rest = path[len(base):].split("/")
+            rest = path[len(base) :].split("/")
             for depth in range(1, len(rest)):
                 if recursive or depth == 1:
                     folders.add(base + "/".join(rest[:depth]))
@@ -441,8 +505,10 @@ class Handler(BaseHTTPRequestHandler):
             if entry.lfs:
                 item["lfs"] = {"oid": entry.sha256, "size": entry.size, "pointerSize": 134}
             entries.append(item)
-        dirs = [{"type": "directory", "oid": hashlib.sha1(f.encode()).hexdigest(), "size": 0, "path": f}
-                for f in sorted(folders)]
+        dirs = [
+            {"type": "directory", "oid": hashlib.sha1(f.encode()).hexdigest(), "size": 0, "path": f}
+            for f in sorted(folders)
+        ]
         self._json(dirs + entries)
 
     def resolve(self, query, repo_id, revision, filename) -> None:
@@ -451,21 +517,33 @@ class Handler(BaseHTTPRequestHandler):
         filename = unquote(filename)
         entry = commit.files.get(filename)
         if entry is None:
-            raise HttpError(404, f"{filename} does not exist at {commit.oid}", code="EntryNotFound",
-                            headers={"X-Repo-Commit": commit.oid})
+            raise HttpError(
+                404,
+                f"{filename} does not exist at {commit.oid}",
+                code="EntryNotFound",
+                headers={"X-Repo-Commit": commit.oid},
+            )
         etag = entry.sha256 if entry.lfs else entry.oid
         headers = {"X-Repo-Commit": commit.oid, "ETag": f'"{etag}"'}
         if entry.lfs:  # like the Hub: LFS files redirect to a CDN on another host, with a signed URL
             port = urlsplit(self.base).port
-            headers.update({"X-Linked-Etag": f'"{entry.sha256}"', "X-Linked-Size": entry.size,
-                            "Location": f"http://localhost:{port}/cdn-lfs/{entry.sha256}"
-                                        f"?sig={self.state.cdn_signature(entry.sha256)}"})
+            headers.update(
+                {
+                    "X-Linked-Etag": f'"{entry.sha256}"',
+                    "X-Linked-Size": entry.size,
+                    "Location": f"http://localhost:{port}/cdn-lfs/{entry.sha256}"
+                    f"?sig={self.state.cdn_signature(entry.sha256)}",
+                }
+            )
             self._send(302, b"", headers)
             return
         self._serve(self.state.blob(entry.sha256).read_bytes(), headers)
 
     def cdn(self, query, sha256) -> None:
-        if query.get("sig", [""])[0] != self.state.cdn_signature(sha256) or not self.state.blob(sha256).is_file():
+        if (
+            query.get("sig", [""])[0] != self.state.cdn_signature(sha256)
+            or not self.state.blob(sha256).is_file()
+        ):
             raise HttpError(403, "bad signature")
         self._serve(self.state.blob(sha256).read_bytes(), {"ETag": f'"{sha256}"'})
 
@@ -517,19 +595,28 @@ class Cli:
         """Run ``python ARGS`` in the same environment."""
         token = self.token if token == "default" else token
         environ = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING_FACE"))}
-        environ.update(HF_ENDPOINT=self.hub.url, HF_HUB_DISABLE_XET="1", HF_HOME=str(self.root / home),
-                       HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_ETAG_TIMEOUT="5", **env)
+        environ.update(
+            HF_ENDPOINT=self.hub.url,
+            HF_HUB_DISABLE_XET="1",
+            HF_HOME=str(self.root / home),
+            HF_HUB_DISABLE_TELEMETRY="1",
+            HF_HUB_ETAG_TIMEOUT="5",
+            **env,
+        )
         if token:
             environ["HF_TOKEN"] = token
-        run = subprocess.run([sys.executable, *args], env=environ, capture_output=True,
-                             text=True, timeout=300)
+        run = subprocess.run(
+            [sys.executable, *args], env=environ, capture_output=True, text=True, timeout=300
+        )
         self.outputs.append(run.stdout + run.stderr)
         return run
 
 
 def leaks(cli: Cli, root: Path, secrets: tuple[str, ...]) -> list[str]:
     """Where any of ``secrets`` appears: in a command's output, or in any file under ``root``."""
-    found = [f"output of command {i}" for i, text in enumerate(cli.outputs) if any(s in text for s in secrets)]
+    found = [
+        f"output of command {i}" for i, text in enumerate(cli.outputs) if any(s in text for s in secrets)
+    ]
     for path in root.rglob("*"):
         if path.is_file() and not path.is_symlink():
             data = path.read_bytes()

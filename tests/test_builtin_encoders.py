@@ -44,7 +44,9 @@ def test_stain_and_texture_see_different_things(tissue_patches):
     tinted[..., 2] = (tinted[..., 2].int() * 7 // 10).to(torch.uint8)  # less blue: weaker hematoxylin
     with torch.inference_mode():
         s0, s1 = (fusecpath.load_encoder(stain.name)(preprocess(p, stain)) for p in (tissue_patches, tinted))
-        t0, t1 = (fusecpath.load_encoder(texture.name)(preprocess(p, texture)) for p in (tissue_patches, tinted))
+        t0, t1 = (
+            fusecpath.load_encoder(texture.name)(preprocess(p, texture)) for p in (tissue_patches, tinted)
+        )
     stain_change = ((s1 - s0).norm(dim=1) / s0.norm(dim=1)).mean()
     texture_change = ((t1 - t0).norm(dim=1) / t0.norm(dim=1)).mean()
     assert stain_change > 5 * texture_change

@@ -50,8 +50,19 @@ def test_version():
 
 def test_models_list_json_is_stable():
     rows = json.loads(fusecpath("models", "list", "--json").stdout)
-    keys = {"name", "level", "embed_dim", "license", "gated", "source", "requires", "aliases", "plugin",
-            "installed", "install"}
+    keys = {
+        "name",
+        "level",
+        "embed_dim",
+        "license",
+        "gated",
+        "source",
+        "requires",
+        "aliases",
+        "plugin",
+        "installed",
+        "install",
+    }
     assert all(set(r) == keys for r in rows)
     by_name = {r["name"]: r for r in rows}
     assert by_name["hed-stain"]["level"] == "patch" and by_name["hed-stain"]["embed_dim"] == 32

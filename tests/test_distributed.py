@@ -9,9 +9,26 @@ import sys
 from fusecpath.testing import write_feature_store
 from fusecpath.training.distributed import Dist
 
-ARGS = ["--fms", "hed-stain,gabor-texture,mean-hed-stain", "--task", "classification", "--folds", "3",
-        "--epochs", "3", "--clusters", "4", "--per-cluster", "4", "--bags", "4", "--hidden", "32",
-        "--batch-size", "8"]
+ARGS = [
+    "--fms",
+    "hed-stain,gabor-texture,mean-hed-stain",
+    "--task",
+    "classification",
+    "--folds",
+    "3",
+    "--epochs",
+    "3",
+    "--clusters",
+    "4",
+    "--per-cluster",
+    "4",
+    "--bags",
+    "4",
+    "--hidden",
+    "32",
+    "--batch-size",
+    "8",
+]
 
 
 def test_batch_share_splits_every_tensor_of_a_batch():
@@ -30,13 +47,34 @@ def test_two_gloo_ranks_equal_one_process(tmp_path):
     labels = write_feature_store(tmp_path / "features")
     common = [*ARGS, "--features", str(tmp_path / "features"), "--labels", str(labels)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    one = subprocess.run([sys.executable, "-m", "fusecpath", "fuse", *common, "--out", str(tmp_path / "one")],
-                         capture_output=True, text=True, env=env, timeout=600)
+    one = subprocess.run(
+        [sys.executable, "-m", "fusecpath", "fuse", *common, "--out", str(tmp_path / "one")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert one.returncode == 0, one.stderr
     two = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-         "-m", "fusecpath", "fuse", *common, "--out", str(tmp_path / "two")],
-        capture_output=True, text=True, env=env, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            "-m",
+            "fusecpath",
+            "fuse",
+            *common,
+            "--out",
+            str(tmp_path / "two"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert two.returncode == 0, two.stderr
     assert "rank 0: fold" in two.stderr and "rank 1: fold" in two.stderr, "both ranks trained"
     # Each (fold, method) job trains with the same seed on one rank, so the tolerance is zero.

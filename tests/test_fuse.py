@@ -10,41 +10,21 @@ import numpy as np
 import pytest
 import torch
 
-from fusecpath.features.store import FORMAT, VERSION, feature_path, open_features, updating
+from fusecpath.features.store import feature_path, open_features
 from fusecpath.fusion import FusedModel, FuseOptions, fuse, predict_slide
 from fusecpath.fusion.fuse import cluster_key, fm_record
+from fusecpath.testing import write_feature_store
 from fusecpath.training.labels import LabelsError
 from fusecpath.training.loop import TrainConfig
 
 FMS = ["hed-stain", "gabor-texture", "mean-hed-stain"]
 
 
-def _write_slide(store, sid, label, rng, n=48):
-    hed, gabor = rng.standard_normal((n, 32)), rng.standard_normal((n, 32))
-    if label:  # positive: both cues, each in its own patches
-        hed[:8, :4] += 3.0
-        gabor[8:16, :4] += 3.0
-    with updating(feature_path(store, sid), fresh=True) as out:
-        out.attrs.update(format=FORMAT, version=VERSION, slide_id=sid)
-        out.create_dataset("coords", data=np.stack([np.arange(n) * 256, np.zeros(n)], 1).astype(np.int64))
-        out["coords"].attrs["patch_size_level0"] = 256
-        for fm, x in (("hed-stain", hed), ("gabor-texture", gabor)):
-            out.create_dataset(f"patch/{fm}", data=x.astype(np.float32))
-            out[f"patch/{fm}"].attrs["fingerprint"] = fm_record(fm)["fingerprint"]
-        out.create_dataset("slide/mean-hed-stain", data=hed.mean(0).astype(np.float32))
-        out["slide/mean-hed-stain"].attrs["fingerprint"] = fm_record("mean-hed-stain")["fingerprint"]
-
-
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory):
+    """12 slides of hed-stain + gabor-texture features (positives carry a cue in each) and labels.csv."""
     root = tmp_path_factory.mktemp("cohort")
-    rng = np.random.default_rng(0)
-    rows = []
-    for i in range(12):
-        sid = f"TCGA-AA-{i:04d}-01Z"
-        _write_slide(root / "features", sid, i % 2, rng)
-        rows.append(f"{sid},{'neg pos'.split()[i % 2]}\n")
-    (root / "labels.csv").write_text("slide_id,label\n" + "".join(rows))
+    write_feature_store(root / "features")
     return root
 
 

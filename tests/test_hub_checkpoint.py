@@ -14,17 +14,47 @@ from fusecpath.hub import CheckpointError, CheckpointMixin, read_checkpoint, wri
 from fusecpath.hub.card import hub_licence, metrics_rows, most_restrictive, render_card
 
 FMS = [
-    {"name": "virchow2", "level": "patch", "license": "CC-BY-NC-ND-4.0", "gated": True,
-     "source": "hf-hub:paige-ai/Virchow2", "plugin": "fusecpath-plugin-paige", "fingerprint": "a" * 16},
-    {"name": "h-optimus-0", "level": "patch", "license": "Apache-2.0", "gated": False,
-     "source": "hf-hub:bioptimus/H-optimus-0", "plugin": "fusecpath-plugin-bioptimus", "fingerprint": "b" * 16},
-    {"name": "hed-stain", "level": "patch", "license": "Apache-2.0", "gated": False, "source": "builtin",
-     "plugin": "fusecpath", "fingerprint": "c" * 16},
+    {
+        "name": "virchow2",
+        "level": "patch",
+        "license": "CC-BY-NC-ND-4.0",
+        "gated": True,
+        "source": "hf-hub:paige-ai/Virchow2",
+        "plugin": "fusecpath-plugin-paige",
+        "fingerprint": "a" * 16,
+    },
+    {
+        "name": "h-optimus-0",
+        "level": "patch",
+        "license": "Apache-2.0",
+        "gated": False,
+        "source": "hf-hub:bioptimus/H-optimus-0",
+        "plugin": "fusecpath-plugin-bioptimus",
+        "fingerprint": "b" * 16,
+    },
+    {
+        "name": "hed-stain",
+        "level": "patch",
+        "license": "Apache-2.0",
+        "gated": False,
+        "source": "builtin",
+        "plugin": "fusecpath",
+        "fingerprint": "c" * 16,
+    },
 ]
-CONFIG = {"name": "tp53-fused", "task": {"kind": "classification", "classes": ["wild-type", "mutant"]},
-          "fms": FMS, "cohort": {"slides": 24, "patients": 12, "source": "synthetic"}}
-METRICS = {"folds": 5, "methods": {"fusecpath": {"auroc": [0.9, 0.8, 0.85, 0.95, 0.9]},
-                                   "abmil-concat": {"auroc_mean": 0.71, "auroc_std": 0.05}}}
+CONFIG = {
+    "name": "tp53-fused",
+    "task": {"kind": "classification", "classes": ["wild-type", "mutant"]},
+    "fms": FMS,
+    "cohort": {"slides": 24, "patients": 12, "source": "synthetic"},
+}
+METRICS = {
+    "folds": 5,
+    "methods": {
+        "fusecpath": {"auroc": [0.9, 0.8, 0.85, 0.95, 0.9]},
+        "abmil-concat": {"auroc_mean": 0.71, "auroc_std": 0.05},
+    },
+}
 
 
 class TinyModel(CheckpointMixin, torch.nn.Module):
@@ -53,7 +83,13 @@ def checkpoint(tmp_path):
 def test_round_trip_and_sha256sum_compatible(checkpoint):
     folder, state = checkpoint
     assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()) == [
-        "README.md", "SHA256SUMS", "config.json", "metrics.json", "model.safetensors", "plots/roc.png"]
+        "README.md",
+        "SHA256SUMS",
+        "config.json",
+        "metrics.json",
+        "model.safetensors",
+        "plots/roc.png",
+    ]
     loaded, config, directory = read_checkpoint(folder)
     assert directory == folder
     assert loaded.keys() == state.keys() and all(torch.equal(loaded[k], state[k]) for k in state)
@@ -115,7 +151,9 @@ def test_pickle_checkpoints_are_refused(tmp_path, checkpoint):
     with pytest.raises(CheckpointError, match="model.pt is a pickle checkpoint"):
         read_checkpoint(folder)
     with pytest.raises(CheckpointError, match="pickle"):
-        write_checkpoint(tmp_path / "x", {"w": torch.ones(1)}, CONFIG, files={"weights.pth": folder / "model.pt"})
+        write_checkpoint(
+            tmp_path / "x", {"w": torch.ones(1)}, CONFIG, files={"weights.pth": folder / "model.pt"}
+        )
 
 
 def test_model_card_metadata_parses_and_renders(checkpoint):
@@ -126,13 +164,21 @@ def test_model_card_metadata_parses_and_renders(checkpoint):
     assert meta["license"] == "cc-by-nc-nd-4.0"  # Virchow2's, the most restrictive
     assert meta["base_model"] == ["paige-ai/Virchow2", "bioptimus/H-optimus-0"]  # built-ins have none
     assert {"pathology", "fusecpath", "virchow2", "h-optimus-0", "hed-stain", "task-classification"} <= set(
-        meta["tags"])
+        meta["tags"]
+    )
     assert "paige-ai/Virchow2" in meta["extra_gated_prompt"] and "bioptimus" not in meta["extra_gated_prompt"]
     assert meta["fusecpath"] == {"task": "classification", "fms": ["virchow2", "h-optimus-0", "hed-stain"]}
     body = card.text
     assert "| fusecpath | 0.880 ± 0.051 |" in body and "| abmil-concat | 0.710 ± 0.050 |" in body
-    assert "| virchow2 | patch | CC-BY-NC-ND-4.0 | yes |" in body and "| h-optimus-0 | patch | Apache-2.0 | no |" in body
-    assert "- slides: 24" in body and "![roc](plots/roc.png)" in body and body.lstrip().startswith("# tp53-fused")
+    assert (
+        "| virchow2 | patch | CC-BY-NC-ND-4.0 | yes |" in body
+        and "| h-optimus-0 | patch | Apache-2.0 | no |" in body
+    )
+    assert (
+        "- slides: 24" in body
+        and "![roc](plots/roc.png)" in body
+        and body.lstrip().startswith("# tp53-fused")
+    )
     assert "pip install fusecpath fusecpath-plugin-bioptimus fusecpath-plugin-paige" in body
 
 
@@ -145,12 +191,26 @@ def test_licence_order():
     assert most_restrictive(["CC-BY-NC-SA-4.0", "CC-BY-NC-ND-4.0", "MIT"]) == "cc-by-nc-nd-4.0"
     assert most_restrictive(["CC-BY-NC-ND-4.0", "Owkin non-commercial"]) == "other"
     assert most_restrictive(["Owkin non-commercial", "unknown"]) == "unknown"
-    custom = render_card({"task": "regression", "fms": [
-        {"name": "phikon", "license": "Owkin non-commercial", "source": "hf-hub:owkin/phikon"},
-        {"name": "uni", "license": "CC-BY-NC-ND-4.0", "source": "hf-hub:MahmoodLab/UNI", "gated": True}]})
+    custom = render_card(
+        {
+            "task": "regression",
+            "fms": [
+                {"name": "phikon", "license": "Owkin non-commercial", "source": "hf-hub:owkin/phikon"},
+                {
+                    "name": "uni",
+                    "license": "CC-BY-NC-ND-4.0",
+                    "source": "hf-hub:MahmoodLab/UNI",
+                    "gated": True,
+                },
+            ],
+        }
+    )
     meta = ModelCard(custom).data.to_dict()
     assert (meta["license"], meta["license_name"], meta["license_link"]) == (
-        "other", "owkin-non-commercial", "https://huggingface.co/owkin/phikon")
+        "other",
+        "owkin-non-commercial",
+        "https://huggingface.co/owkin/phikon",
+    )
 
 
 def test_metrics_rows_shapes():

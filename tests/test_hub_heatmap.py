@@ -20,13 +20,20 @@ def test_score_map_places_patches():
 
 def test_geojson_is_a_qupath_feature_collection(tmp_path):
     coords = np.array([[0, 0], [512, 256]])
-    path = write_geojson(tmp_path / "s.geojson", coords, 512.0, {"attention": np.array([0.25, 0.75]),
-                                                                 "prob_mutant": np.array([0.5, 0.5])}, "s")
+    path = write_geojson(
+        tmp_path / "s.geojson",
+        coords,
+        512.0,
+        {"attention": np.array([0.25, 0.75]), "prob_mutant": np.array([0.5, 0.5])},
+        "s",
+    )
     data = json.loads(path.read_text())
     assert data["type"] == "FeatureCollection" and len(data["features"]) == 2
     second = data["features"][1]
-    assert second["geometry"] == {"type": "Polygon", "coordinates": [
-        [[512.0, 256.0], [1024.0, 256.0], [1024.0, 768.0], [512.0, 768.0], [512.0, 256.0]]]}
+    assert second["geometry"] == {
+        "type": "Polygon",
+        "coordinates": [[[512.0, 256.0], [1024.0, 256.0], [1024.0, 768.0], [512.0, 768.0], [512.0, 256.0]]],
+    }
     props = second["properties"]
     assert props["objectType"] == "detection" and props["score"] == props["attention"] == 0.75
     assert props["measurements"] == {"attention": 0.75, "prob_mutant": 0.5}
@@ -47,4 +54,4 @@ def test_heatmap_over_real_slide(tmp_path, real_slide):
     # inferno: dark on the low-score (left) side, bright on the right
     middle = image[image.shape[0] // 2]
     inner = middle[(middle.sum(axis=1) < 750)]  # drop the white margin
-    assert inner[: len(inner) // 5].mean() < inner[-len(inner) // 3:].mean()
+    assert inner[: len(inner) // 5].mean() < inner[-len(inner) // 3 :].mean()

@@ -30,11 +30,25 @@ def fused_run(tmp_path_factory):
     size = {"width_um": 1000.0, "height_um": 800.0, "workers": 1}
     labels = make_cohort(root / "train", 8, seed=5, **size)
     make_cohort(root / "held", 2, seed=77, formats=("svs",), **size)
-    options = FuseOptions(folds=2, n_clusters=4, per_cluster=4, n_bags=4, baselines=False, val_fraction=0.5,
-                          arch={"hidden": 32, "n_heads": 4, "attn_dim": 16},
-                          train=TrainConfig(epochs=2, optimizer="adamw", lr=1e-3, batch_size=4), progress=False)
-    result = fuse(["hed-stain", "gabor-texture"], labels, "classification", root / "run", slides=root / "train",
-                  options=options)
+    options = FuseOptions(
+        folds=2,
+        n_clusters=4,
+        per_cluster=4,
+        n_bags=4,
+        baselines=False,
+        val_fraction=0.5,
+        arch={"hidden": 32, "n_heads": 4, "attn_dim": 16},
+        train=TrainConfig(epochs=2, optimizer="adamw", lr=1e-3, batch_size=4),
+        progress=False,
+    )
+    result = fuse(
+        ["hed-stain", "gabor-texture"],
+        labels,
+        "classification",
+        root / "run",
+        slides=root / "train",
+        options=options,
+    )
     return root, result
 
 
@@ -48,22 +62,45 @@ def test_round_trip_push_pull_predict(tmp_path, fused_run):
     with HubServer(tmp_path / "server", {TOKEN: ("lab", ())}) as hub:
         cli = Cli(hub, tmp_path, TOKEN)
         broken = Path(__file__).parent / "data" / "openslide-fixtures" / "unopenable.tiff"
-        local = cli("predict", str(root / "held"), str(broken), "--model", str(root / "run"), "--out",
-                    str(tmp_path / "local"), "--json")
+        local = cli(
+            "predict",
+            str(root / "held"),
+            str(broken),
+            "--model",
+            str(root / "run"),
+            "--out",
+            str(tmp_path / "local"),
+            "--json",
+        )
         assert local.returncode == 1  # the broken slide fails, one line; the others are predicted
-        assert [line for line in local.stderr.splitlines() if "unopenable.tiff" in line] == local.stderr.splitlines()
+        assert [
+            line for line in local.stderr.splitlines() if "unopenable.tiff" in line
+        ] == local.stderr.splitlines()
         assert [f["slide"] for f in json.loads(local.stdout)["failures"]] == [str(broken)]
         push = cli("push", str(root / "run"), "--repo", "lab/synthetic-fused")
         assert push.returncode == 0, push.stderr
         pull = cli("pull", "lab/synthetic-fused", home="fresh", token=None)  # public: no token needed to pull
         assert pull.returncode == 0 and "files verified" in pull.stdout, pull.stderr
         hub.__exit__()  # from here on the Hub is gone: the fresh cache must be enough
-        remote = cli("predict", str(root / "held"), "--model", "lab/synthetic-fused", "--out",
-                     str(tmp_path / "remote"), "--json", home="fresh", token=None, HF_HUB_OFFLINE="1")
+        remote = cli(
+            "predict",
+            str(root / "held"),
+            "--model",
+            "lab/synthetic-fused",
+            "--out",
+            str(tmp_path / "remote"),
+            "--json",
+            home="fresh",
+            token=None,
+            HF_HUB_OFFLINE="1",
+        )
         assert remote.returncode == 0, remote.stderr
     assert not leaks(cli, tmp_path, (TOKEN,))
 
-    before, after = read_csv(tmp_path / "local" / "predictions.csv"), read_csv(tmp_path / "remote" / "predictions.csv")
+    before, after = (
+        read_csv(tmp_path / "local" / "predictions.csv"),
+        read_csv(tmp_path / "remote" / "predictions.csv"),
+    )
     assert [r["slide_id"] for r in before] == ["SYN-000-A", "SYN-001-A"]
     columns = ["slide_id", "prediction", "prob_0", "prob_1", "patches", "bags"]
     assert [[r[c] for c in columns] for r in before] == [[r[c] for c in columns] for r in after]
@@ -74,8 +111,16 @@ def test_round_trip_push_pull_predict(tmp_path, fused_run):
         assert len(geojson["features"]) == row["patches"] > 0
         assert {"score", "attention", "cluster"} <= set(geojson["features"][0]["properties"])
         assert Path(row["heatmap"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    card = (Path(json.loads(cli("pull", "lab/synthetic-fused", "--json", home="fresh", token=None,
-                                HF_HUB_OFFLINE="1").stdout)["directory"]) / "README.md").read_text()
+    card = (
+        Path(
+            json.loads(
+                cli(
+                    "pull", "lab/synthetic-fused", "--json", home="fresh", token=None, HF_HUB_OFFLINE="1"
+                ).stdout
+            )["directory"]
+        )
+        / "README.md"
+    ).read_text()
     assert "| fusecpath | " in card and "fusecpath pull lab/synthetic-fused" in card
 
 
@@ -91,6 +136,8 @@ def test_predict_refuses_models_it_cannot_run(tmp_path, fused_run):
         predict([root / "held"], tmp_path / "other-version", tmp_path / "out")
     config["patch_fms"][1] = {**config["patch_fms"][1], "name": "acme-fm", "plugin": "fusecpath-plugin-acme"}
     write_checkpoint(tmp_path / "missing", state, config)
-    with pytest.raises(ModelMismatchError, match="acme-fm is not installed: `pip install fusecpath-plugin-acme`"):
+    with pytest.raises(
+        ModelMismatchError, match="acme-fm is not installed: `pip install fusecpath-plugin-acme`"
+    ):
         predict([root / "held"], tmp_path / "missing", tmp_path / "out")
     assert not (tmp_path / "out").exists()  # refused before any work

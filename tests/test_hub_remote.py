@@ -36,8 +36,11 @@ def fms(*names: str) -> list[dict]:
 
 
 def make_checkpoint(folder: Path, records: list[dict], files: dict | None = None) -> Path:
-    config = {"task": {"kind": "classification", "classes": ["a", "b"]}, "fms": records,
-              "cohort": {"slides": 8, "source": "synthetic"}}
+    config = {
+        "task": {"kind": "classification", "classes": ["a", "b"]},
+        "fms": records,
+        "cohort": {"slides": 8, "source": "synthetic"},
+    }
     state = {"w": torch.randn(64, 64), "b": torch.zeros(64)}
     return write_checkpoint(folder, state, config, {"methods": {"fusecpath": {"auroc": [0.8, 0.9]}}}, files)
 
@@ -64,8 +67,12 @@ def test_push_pull_offline_and_search(tmp_path, hub, cli):
     snapshot = Path(report["directory"])
     assert snapshot.is_relative_to(tmp_path / "fresh") and report["files"] == 4
     assert [(f["name"], f["ok"], f["plugin"]) for f in report["fms"]] == [
-        ("hed-stain", True, "fusecpath"), ("gabor-texture", True, "fusecpath")]
-    cdn = [auth for method, path, auth in hub.state.requests if method == "GET" and path.startswith("/cdn-lfs/")]
+        ("hed-stain", True, "fusecpath"),
+        ("gabor-texture", True, "fusecpath"),
+    ]
+    cdn = [
+        auth for method, path, auth in hub.state.requests if method == "GET" and path.startswith("/cdn-lfs/")
+    ]
     assert cdn == [False]  # the weights came from the "CDN" host, and the token was not sent there
     for name in ("model.safetensors", "config.json", "metrics.json"):
         assert (snapshot / name).read_bytes() == (folder / name).read_bytes()
@@ -74,7 +81,9 @@ def test_push_pull_offline_and_search(tmp_path, hub, cli):
     hub.__exit__()  # the Hub goes away: the cache is enough
     offline = cli("pull", "lab/tp53", home="fresh", HF_HUB_OFFLINE="1")
     assert offline.returncode == 0, offline.stderr
-    assert "4 files verified" in offline.stdout and "hed-stain (patch, plugin fusecpath): ok" in offline.stdout
+    assert (
+        "4 files verified" in offline.stdout and "hed-stain (patch, plugin fusecpath): ok" in offline.stdout
+    )
     gone = cli("pull", "lab/tp53", home="other")
     assert gone.returncode == 1
     assert gone.stderr.strip().splitlines() == [gone.stderr.strip()] and "cannot be reached" in gone.stderr
@@ -89,12 +98,21 @@ def test_search_lists_fused_models(tmp_path, hub, cli):
     assert cli("push", str(tmp_path / "a"), "--repo", "lab/kras").returncode == 0  # replaces it whole
     repo = hub.state.repos["lab/kras"]
     assert sorted(repo.commits[repo.branches["main"]].files) == [
-        ".gitattributes", "README.md", "SHA256SUMS", "config.json", "metrics.json", "model.safetensors"]
+        ".gitattributes",
+        "README.md",
+        "SHA256SUMS",
+        "config.json",
+        "metrics.json",
+        "model.safetensors",
+    ]
     assert cli("pull", "lab/kras").returncode == 0
     assert cli("push", str(tmp_path / "b"), "--repo", "alice/egfr", "--private").returncode == 0
     found = cli("hub", "search", "--json")
     rows = {row["id"]: row for row in json.loads(found.stdout)}
-    assert rows["lab/kras"]["fms"] == ["hed-stain", "random-cnn"] and rows["lab/kras"]["task"] == "classification"
+    assert (
+        rows["lab/kras"]["fms"] == ["hed-stain", "random-cnn"]
+        and rows["lab/kras"]["task"] == "classification"
+    )
     assert "alice/egfr" in rows  # private, but alice's token may see it
     anonymous = cli("hub", "search", "kras", "--json", token=None)
     assert [row["id"] for row in json.loads(anonymous.stdout)] == ["lab/kras"]
@@ -128,8 +146,17 @@ def test_push_failures_are_one_line_and_commit_nothing(tmp_path, hub, cli):
 def test_pull_checks_fms_gating_and_tampering(tmp_path, hub, cli):
     records = fms("hed-stain", "gabor-texture")
     records[1]["fingerprint"] = "0123456789abcdef"  # fused with another version of gabor-texture
-    records.append({"name": "uni", "level": "patch", "fingerprint": "f" * 16, "license": "CC-BY-NC-ND-4.0",
-                    "gated": True, "source": "hf-hub:MahmoodLab/UNI", "plugin": "fusecpath-plugin-mahmoodlab"})
+    records.append(
+        {
+            "name": "uni",
+            "level": "patch",
+            "fingerprint": "f" * 16,
+            "license": "CC-BY-NC-ND-4.0",
+            "gated": True,
+            "source": "hf-hub:MahmoodLab/UNI",
+            "plugin": "fusecpath-plugin-mahmoodlab",
+        }
+    )
     make_checkpoint(tmp_path / "ck", records)
     assert cli("push", str(tmp_path / "ck"), "--repo", "lab/gated").returncode == 0
     assert hub.state.repos["lab/gated"].gated == "auto"  # gated before the upload, as UNI is
@@ -141,11 +168,15 @@ def test_pull_checks_fms_gating_and_tampering(tmp_path, hub, cli):
     rows = {row["name"]: row for row in json.loads(pull.stdout)["fms"]}
     assert rows["hed-stain"]["ok"]
     assert "a different version of the model" in rows["gabor-texture"]["problem"]
-    assert rows["uni"]["install"] == "pip install fusecpath-plugin-mahmoodlab" and not rows["uni"]["installed"]
+    assert (
+        rows["uni"]["install"] == "pip install fusecpath-plugin-mahmoodlab" and not rows["uni"]["installed"]
+    )
     assert (tmp_path / "copy" / "SHA256SUMS").is_file()
     text = cli("pull", "lab/gated", **only_builtins)
-    assert "uni (patch, plugin fusecpath-plugin-mahmoodlab): uni is not installed: " \
-           "`pip install fusecpath-plugin-mahmoodlab`" in text.stdout
+    assert (
+        "uni (patch, plugin fusecpath-plugin-mahmoodlab): uni is not installed: "
+        "`pip install fusecpath-plugin-mahmoodlab`" in text.stdout
+    )
 
     config_blob = (Path(json.loads(pull.stdout)["directory"]) / "config.json").resolve()  # the cached blob
     config_blob.write_text(config_blob.read_text().replace('"a"', '"c"'))  # tamper with the cached file
@@ -161,7 +192,10 @@ def test_leak_check_finds_tokens(tmp_path, hub):
     runner.outputs.append(f"debug: Authorization: Bearer {TOKEN}")
     (tmp_path / "deep").mkdir()
     (tmp_path / "deep" / "log.txt").write_text(f"token={OTHER}")
-    assert leaks(runner, tmp_path, (TOKEN, OTHER)) == ["output of command 0", str(tmp_path / "deep" / "log.txt")]
+    assert leaks(runner, tmp_path, (TOKEN, OTHER)) == [
+        "output of command 0",
+        str(tmp_path / "deep" / "log.txt"),
+    ]
 
 
 MIXIN = """

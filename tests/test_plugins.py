@@ -53,24 +53,36 @@ def names(result: subprocess.CompletedProcess) -> set[str]:
 
 @pytest.fixture
 def site(tmp_path: Path) -> Path:
-    make_dist(tmp_path, "acme-good", """
+    make_dist(
+        tmp_path,
+        "acme-good",
+        """
         @fusecpath.hookimpl
         def register_encoders(register):
             register(spec("acme-edge", aliases=("acme",)))
-    """)
+    """,
+    )
     make_dist(tmp_path, "acme-broken-import", "raise ImportError('no module named torchscale')\n")
-    make_dist(tmp_path, "acme-raising-hook", """
+    make_dist(
+        tmp_path,
+        "acme-raising-hook",
+        """
         @fusecpath.hookimpl
         def register_encoders(register):
             register(spec("acme-fine"))
             raise RuntimeError("weights index unreachable")
-    """)
-    make_dist(tmp_path, "zeta-duplicate", """
+    """,
+    )
+    make_dist(
+        tmp_path,
+        "zeta-duplicate",
+        """
         @fusecpath.hookimpl
         def register_encoders(register):
             register(spec("acme-other"))
             register(spec("acme-edge"))
-    """)
+    """,
+    )
     return tmp_path
 
 
@@ -112,8 +124,11 @@ def test_plugins_command_lists_distribution_version_hooks_models(site):
     result = run_cli(site, "plugins", "--json", FUSECPATH_LOAD_PLUGINS="acme-good")
     rows = {row["distribution"]: row for row in json.loads(result.stdout)}
     assert rows["acme-good"] == {
-        "name": "acme_good", "distribution": "acme-good", "version": "0.1",
-        "hooks": ["register_encoders"], "models": ["acme-edge"],
+        "name": "acme_good",
+        "distribution": "acme-good",
+        "version": "0.1",
+        "hooks": ["register_encoders"],
+        "models": ["acme-edge"],
     }
     assert "hed-stain" in rows["fusecpath"]["models"]
 
@@ -129,8 +144,9 @@ class DuplicatePlugin:
 class ExtraPlugin:
     @fusecpath.hookimpl
     def register_encoders(self, register):
-        register(fusecpath.EncoderSpec(name="extra-fm", level="patch", embed_dim=8, loader="x:y",
-                                       aliases=("xfm",)))
+        register(
+            fusecpath.EncoderSpec(name="extra-fm", level="patch", embed_dim=8, loader="x:y", aliases=("xfm",))
+        )
 
 
 def test_registered_object_appears_then_disappears():

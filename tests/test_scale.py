@@ -39,8 +39,19 @@ def local_store(cohort, tmp_path_factory) -> Path:
 
 
 def run_extract(cohort: Path, out: Path, *extra: str, wait: bool = True):
-    cmd = [sys.executable, "-m", "fusecpath", "extract", str(cohort), "--fms", FMS, "--out", str(out),
-           "--json", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "fusecpath",
+        "extract",
+        str(cohort),
+        "--fms",
+        FMS,
+        "--out",
+        str(out),
+        "--json",
+        *extra,
+    ]
     if not wait:
         return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
@@ -67,7 +78,9 @@ def assert_same_store(a: Path, b: Path) -> None:
         assert np.array_equal(left[slide]["coords"], right[slide]["coords"]), slide
         for name, value in left[slide].items():
             # the same CPU kernels in another process: equal up to float summation order
-            np.testing.assert_allclose(value, right[slide][name], rtol=1e-5, atol=1e-6, err_msg=f"{slide} {name}")
+            np.testing.assert_allclose(
+                value, right[slide][name], rtol=1e-5, atol=1e-6, err_msg=f"{slide} {name}"
+            )
 
 
 def test_shard_split_is_disjoint_and_complete():

@@ -12,8 +12,12 @@ from PIL import Image
 from fusecpath.slides import SlideError, open_slide, save_tissue, segment_tissue, tile_tissue, to_geojson
 from fusecpath.synth import GLASS, patch_truth
 
-SYNTHETIC = [("SYN-000-A.svs", 0.5, "aperio"), ("SYN-001-A.tiff", 0.25, "generic-tiff"),
-             ("SYN-002-A.svs", 0.25, "aperio"), ("SYN-003-A.tiff", 0.5, "generic-tiff")]
+SYNTHETIC = [
+    ("SYN-000-A.svs", 0.5, "aperio"),
+    ("SYN-001-A.tiff", 0.25, "generic-tiff"),
+    ("SYN-002-A.svs", 0.25, "aperio"),
+    ("SYN-003-A.tiff", 0.5, "generic-tiff"),
+]
 
 
 def _on_tissue(tissue, coords, size):
@@ -99,7 +103,9 @@ def test_same_tissue_read_at_two_levels_agrees(small_cohort):
 
 
 def test_plain_image_needs_mpp(openslide_fixtures):
-    with pytest.raises(SlideError, match=r"boxes.png: the file does not say its microns per pixel; pass --mpp"):
+    with pytest.raises(
+        SlideError, match=r"boxes.png: the file does not say its microns per pixel; pass --mpp"
+    ):
         open_slide(openslide_fixtures / "boxes.png")
     with open_slide(openslide_fixtures / "boxes.png", mpp=0.5) as slide:
         assert slide.mpp == 0.5 and slide.mpp_source == "argument" and slide.vendor == "image"

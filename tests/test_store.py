@@ -30,7 +30,9 @@ def _write_slide(path, n=6, dims=(4, 3)):
         coords = f.create_dataset("coords", data=np.arange(2 * n, dtype=np.int64).reshape(n, 2) * 256)
         coords.attrs.update(mpp=0.5, read_px=256, patch_size_level0=256)
         for i, dim in enumerate(dims):
-            f.create_dataset(f"patch/fm{i}", data=np.full((n, dim), i, np.float32)).attrs["fingerprint"] = f"fp{i}"
+            f.create_dataset(f"patch/fm{i}", data=np.full((n, dim), i, np.float32)).attrs["fingerprint"] = (
+                f"fp{i}"
+            )
         f.create_dataset("slide/mean-fm0", data=np.zeros(dims[0], np.float32)).attrs["fingerprint"] = "s0"
 
 
@@ -114,8 +116,14 @@ def test_trident_and_clam_files_are_read_as_they_are(tmp_path):
     with h5py.File(trident / "TCGA-AA-0001.h5", "w") as f:
         f["features"] = np.random.default_rng(0).normal(size=(5, 1024)).astype(np.float32)
         coords = f.create_dataset("coords", data=np.arange(10, dtype=np.int32).reshape(5, 2))
-        coords.attrs.update(patch_size=256, patch_size_level0=512, level0_magnification=40,
-                            target_magnification=20, overlap=0, name="TCGA-AA-0001")
+        coords.attrs.update(
+            patch_size=256,
+            patch_size_level0=512,
+            level0_magnification=40,
+            target_magnification=20,
+            overlap=0,
+            name="TCGA-AA-0001",
+        )
     sf = open_features(trident / "TCGA-AA-0001.h5")
     assert sf.format == "trident" and sf.patch_fms() == ["uni_v1"]
     assert sf.patch("uni_v1").shape == (5, 1024) and sf.coords.dtype == np.int64
@@ -125,8 +133,12 @@ def test_trident_and_clam_files_are_read_as_they_are(tmp_path):
     clam = tmp_path / "clam"
     clam.mkdir()
     with h5py.File(clam / "slide_7.h5", "w") as f:
-        f["features"] = np.ones((3, 1, 8), np.float32).reshape(1, 3, 8)  # some CLAM versions keep a batch axis
-        f.create_dataset("coords", data=np.zeros((3, 2), np.int64)).attrs.update(patch_level=0, patch_size=256)
+        f["features"] = np.ones((3, 1, 8), np.float32).reshape(
+            1, 3, 8
+        )  # some CLAM versions keep a batch axis
+        f.create_dataset("coords", data=np.zeros((3, 2), np.int64)).attrs.update(
+            patch_level=0, patch_size=256
+        )
         f["features"].attrs["encoder"] = "resnet50_trunc"
     sf = open_features(clam / "slide_7.h5")
     assert sf.format == "clam" and sf.patch_fms() == ["resnet50_trunc"]
@@ -148,7 +160,10 @@ def test_list_store(tmp_path):
     assert set(rows) == {"a", "broken"}
     a = rows["a"]
     assert a["format"] == "fusecpath" and a["n_patches"] == 6 and a["error"] is None
-    assert a["patch_fms"] == {"fm0": {"dim": 4, "fingerprint": "fp0"}, "fm1": {"dim": 3, "fingerprint": "fp1"}}
+    assert a["patch_fms"] == {
+        "fm0": {"dim": 4, "fingerprint": "fp0"},
+        "fm1": {"dim": 3, "fingerprint": "fp1"},
+    }
     assert a["slide_fms"] == {"mean-fm0": {"dim": 4, "fingerprint": "s0"}} and a["other"] == ["clusters/k2"]
     assert "not a readable HDF5 file" in rows["broken"]["error"] and "\n" not in rows["broken"]["error"]
     with pytest.raises(StoreError):

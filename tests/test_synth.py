@@ -26,12 +26,20 @@ from fusecpath.synth import CLASSES, COLOUR_CUE, EPITHELIUM, TEXTURE_CUE, make_c
 
 
 def _digest(directory):
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(directory.rglob("*")) if p.is_file()}
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_files_are_real_pyramids_with_mpp(small_cohort):
-    expected = {"SYN-000-A.svs": (0.5, "aperio"), "SYN-001-A.tiff": (0.25, "generic-tiff"),
-                "SYN-002-A.svs": (0.25, "aperio"), "SYN-003-A.tiff": (0.5, "generic-tiff")}
+    expected = {
+        "SYN-000-A.svs": (0.5, "aperio"),
+        "SYN-001-A.tiff": (0.25, "generic-tiff"),
+        "SYN-002-A.svs": (0.25, "aperio"),
+        "SYN-003-A.tiff": (0.5, "generic-tiff"),
+    }
     for name, (mpp, vendor) in expected.items():
         slide = openslide.OpenSlide(small_cohort / name)
         assert slide.properties[openslide.PROPERTY_NAME_VENDOR] == vendor
@@ -100,8 +108,23 @@ def _patches(kind: int, seed: int, shift: float = 28.0) -> np.ndarray:
     """16 patches (256 px at 0.5 µm/px) of a region of one class, as written (JPEG round trip)."""
     import imagecodecs
 
-    plan = synth.SlidePlan("t", "t", "svs", 0.5, 1024, 1024, 1, "both", seed, 0, shift, 85,
-                           stain_h=1 + 0.1 * np.sin(seed), stain_e=1 + 0.1 * np.cos(seed), tint=0.01 * (seed % 4))
+    plan = synth.SlidePlan(
+        "t",
+        "t",
+        "svs",
+        0.5,
+        1024,
+        1024,
+        1,
+        "both",
+        seed,
+        0,
+        shift,
+        85,
+        stain_h=1 + 0.1 * np.sin(seed),
+        stain_e=1 + 0.1 * np.cos(seed),
+        tint=0.01 * (seed % 4),
+    )
     image = synth.render_strip(plan, np.full((32, 32), kind, np.uint8), 0, 1024)
     image = imagecodecs.jpeg_decode(imagecodecs.jpeg_encode(image, level=85))
     return image.reshape(4, 256, 4, 256, 3).transpose(0, 2, 1, 3, 4).reshape(16, 256, 256, 3)
@@ -121,7 +144,9 @@ def test_colour_cue_keeps_the_grey_image():
 def test_each_cue_is_seen_by_its_own_encoder():
     """Patch-level separability (cross-validated logistic regression, AUROC) of cue vs normal epithelium:
     hed-stain sees the colour cue, gabor-texture the texture cue; each is (nearly) blind to the other."""
-    patches = {k: np.concatenate([_patches(k, s) for s in range(2)]) for k in (EPITHELIUM, COLOUR_CUE, TEXTURE_CUE)}
+    patches = {
+        k: np.concatenate([_patches(k, s) for s in range(2)]) for k in (EPITHELIUM, COLOUR_CUE, TEXTURE_CUE)
+    }
     auroc = {}
     for name in ("hed-stain", "gabor-texture"):
         spec = get_spec(name)

@@ -30,8 +30,15 @@ from fusecpath.zoo import EncoderSpec
 POOLINGS = ("cls", "pooler", "cls+mean")
 _MODEL_KWARGS = ("add_pooling_layer",)
 # Config fields whose disagreement means the checkpoint is not the model the spec describes.
-_SHAPE_FIELDS = ("model_type", "hidden_size", "num_hidden_layers", "num_attention_heads", "patch_size",
-                 "num_register_tokens", "use_swiglu_ffn")
+_SHAPE_FIELDS = (
+    "model_type",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "patch_size",
+    "num_register_tokens",
+    "use_swiglu_ffn",
+)
 
 
 def split_arch(arch: Mapping[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any]]:
@@ -96,17 +103,22 @@ def build_from_arch(spec: EncoderSpec, weights: Path | None = None) -> nn.Module
     config = config_from_arch(spec)
     _, _, model_kwargs = split_arch(spec.arch)
     model_class = MODEL_MAPPING[type(config)]
-    model, info = model_class.from_pretrained(None, config=config, state_dict=load_state_dict(path),
-                                              output_loading_info=True, **model_kwargs)
+    model, info = model_class.from_pretrained(
+        None, config=config, state_dict=load_state_dict(path), output_loading_info=True, **model_kwargs
+    )
     _check_complete(spec, info, path)
     return PooledHF(model.float(), spec.pooling)
 
 
 def _check_complete(spec: EncoderSpec, info: Mapping[str, Any], where: Path) -> None:
-    missing = sorted(info.get("missing_keys") or []) + [m if isinstance(m, str) else str(m[0]) for m in info.get("mismatched_keys") or []]
+    missing = sorted(info.get("missing_keys") or []) + [
+        m if isinstance(m, str) else str(m[0]) for m in info.get("mismatched_keys") or []
+    ]
     if missing:
-        raise WeightsError(f"{spec.name}: {where} lacks weights for {', '.join(missing[:4])}"
-                           f"{' ...' if len(missing) > 4 else ''}; is it the right checkpoint?")
+        raise WeightsError(
+            f"{spec.name}: {where} lacks weights for {', '.join(missing[:4])}"
+            f"{' ...' if len(missing) > 4 else ''}; is it the right checkpoint?"
+        )
 
 
 def model_folder(spec: EncoderSpec, weights: Path | None = None) -> Path:
@@ -116,15 +128,19 @@ def model_folder(spec: EncoderSpec, weights: Path | None = None) -> Path:
         path = Path(explicit).expanduser()
         folder = path if path.is_dir() else path.parent
         if not (folder / "config.json").is_file():
-            raise WeightsError(f"{spec.name}: {folder} has no config.json; give the folder of a "
-                               f"download of {spec.hub_repo or 'the model'} (config.json and weights)")
+            raise WeightsError(
+                f"{spec.name}: {folder} has no config.json; give the folder of a "
+                f"download of {spec.hub_repo or 'the model'} (config.json and weights)"
+            )
     else:
         folder = hub_snapshot(spec, ["config.json", "*.safetensors", "*.safetensors.index.json"])
         if not _has_weights(folder):
             folder = hub_snapshot(spec, ["config.json", "pytorch_model*.bin", "pytorch_model.bin.index.json"])
     if not _has_weights(folder):
-        raise WeightsError(f"{spec.name}: no model.safetensors or pytorch_model.bin in {folder}; "
-                           f"download the repo (`hf download {spec.hub_repo}`) or give its folder")
+        raise WeightsError(
+            f"{spec.name}: no model.safetensors or pytorch_model.bin in {folder}; "
+            f"download the repo (`hf download {spec.hub_repo}`) or give its folder"
+        )
     return folder
 
 
@@ -142,8 +158,9 @@ def build(spec: EncoderSpec, weights: Path | None = None) -> nn.Module:
         model, info = AutoModel.from_pretrained(str(folder), output_loading_info=True, **model_kwargs)
     except (OSError, ValueError, RuntimeError) as exc:
         first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-        raise WeightsError(f"{spec.name}: cannot load the transformers model in {folder} "
-                           f"({type(exc).__name__}: {first})") from None
+        raise WeightsError(
+            f"{spec.name}: cannot load the transformers model in {folder} ({type(exc).__name__}: {first})"
+        ) from None
     _check_complete(spec, info, folder)
     check_config(spec, model.config, folder)
     return PooledHF(model.float(), spec.pooling)
@@ -153,5 +170,7 @@ def check_config(spec: EncoderSpec, config: Any, folder: Path) -> None:
     """The loaded config must describe the architecture the spec records."""
     for key in _SHAPE_FIELDS:
         if key in spec.arch and getattr(config, key, None) != spec.arch[key]:
-            raise WeightsError(f"{spec.name}: {folder}/config.json has {key}={getattr(config, key, None)!r}, "
-                               f"the model registered as {spec.name} has {spec.arch[key]!r}")
+            raise WeightsError(
+                f"{spec.name}: {folder}/config.json has {key}={getattr(config, key, None)!r}, "
+                f"the model registered as {spec.name} has {spec.arch[key]!r}"
+            )

@@ -21,8 +21,13 @@ def resize(x: torch.Tensor, size: int, interpolation: str) -> torch.Tensor:
     if x.shape[-2:] == (size, size):
         return x
     antialias = interpolation in ("bilinear", "bicubic")
-    out = F.interpolate(x, size=(size, size), mode=interpolation, antialias=antialias,
-                        align_corners=False if antialias else None)
+    out = F.interpolate(
+        x,
+        size=(size, size),
+        mode=interpolation,
+        antialias=antialias,
+        align_corners=False if antialias else None,
+    )
     return out.clamp_(0.0, 1.0)
 
 

@@ -18,5 +18,7 @@ def build(spec: EncoderSpec) -> nn.Module:
         torch.manual_seed(seed)
         model = timm.create_model(arch.pop("model_name"), pretrained=False, num_classes=0, **arch)
     if model.num_features != spec.embed_dim:
-        raise ValueError(f"{spec.name}: model gives {model.num_features} features, spec says {spec.embed_dim}")
+        raise ValueError(
+            f"{spec.name}: model gives {model.num_features} features, spec says {spec.embed_dim}"
+        )
     return model

@@ -71,9 +71,7 @@ def resolve_weights(spec: EncoderSpec, filename: str | None = None, explicit: Pa
         return _in_directory(configured, filename, spec)
     repo = spec.hub_repo
     if repo is None:
-        raise WeightsError(
-            f"{spec.name}: no weights source; set FUSECPATH_WEIGHTS_{env_key(spec.name)}=PATH"
-        )
+        raise WeightsError(f"{spec.name}: no weights source; set FUSECPATH_WEIGHTS_{env_key(spec.name)}=PATH")
     if filename is None:
         return hub_snapshot(spec)
     return _hub_file(spec, repo, filename)
@@ -100,8 +98,11 @@ def hub_snapshot(spec: EncoderSpec, allow_patterns: list[str] | None = None) -> 
         raise WeightsError(f"{spec.name}: not a Hugging Face model (source {spec.source})")
     for local_only in (True, False):
         try:
-            return Path(snapshot_download(repo, allow_patterns=allow_patterns, local_files_only=local_only,
-                                          library_name="fusecpath"))
+            return Path(
+                snapshot_download(
+                    repo, allow_patterns=allow_patterns, local_files_only=local_only, library_name="fusecpath"
+                )
+            )
         except Exception as exc:  # noqa: BLE001 - mapped to one line below
             if not local_only:
                 raise hub_error(spec, exc) from None
@@ -126,14 +127,19 @@ def hub_error(spec: EncoderSpec, exc: Exception) -> WeightsError:
     if isinstance(exc, (errors.LocalEntryNotFoundError, errors.OfflineModeIsEnabled)) or (
         isinstance(exc, OSError) and not isinstance(exc, errors.EntryNotFoundError)
     ):
-        steps = (f"accept its terms at {url}, `hf auth login`, then `hf download {repo}`" if spec.gated
-                 else f"`hf download {repo}` ({url})")
+        steps = (
+            f"accept its terms at {url}, `hf auth login`, then `hf download {repo}`"
+            if spec.gated
+            else f"`hf download {repo}` ({url})"
+        )
         return WeightsError(
             f"{spec.name}: weights are not in the Hugging Face cache and the Hub cannot be reached; "
             f"on a machine with network {steps}, or set {override}"
         )
     if isinstance(exc, errors.EntryNotFoundError):
-        return WeightsError(f"{spec.name}: {repo} has no file {spec.weights_file!r}; check the plugin version")
+        return WeightsError(
+            f"{spec.name}: {repo} has no file {spec.weights_file!r}; check the plugin version"
+        )
     return WeightsError(f"{spec.name}: downloading {repo} failed ({type(exc).__name__}); set {override}")
 
 

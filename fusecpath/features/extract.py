@@ -34,8 +34,21 @@ from fusecpath.slides.reader import Slide, open_slide, quick_checksum, slide_id
 from fusecpath.zoo import EncoderSpec
 
 SLIDE_SUFFIXES = (
-    ".svs", ".tif", ".tiff", ".ndpi", ".vms", ".vmu", ".scn", ".mrxs", ".svslide", ".bif", ".dcm",
-    ".czi", ".png", ".jpg", ".jpeg",
+    ".svs",
+    ".tif",
+    ".tiff",
+    ".ndpi",
+    ".vms",
+    ".vmu",
+    ".scn",
+    ".mrxs",
+    ".svslide",
+    ".bif",
+    ".dcm",
+    ".czi",
+    ".png",
+    ".jpg",
+    ".jpeg",
 )
 CHUNK_BYTES = 1 << 20  # HDF5 chunk size for patch features
 
@@ -80,8 +93,11 @@ def find_slides(inputs: Sequence[str | Path]) -> tuple[list[Path], list[tuple[st
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in SLIDE_SUFFIXES
-                           and not p.name.startswith("."))
+            files = sorted(
+                p
+                for p in path.iterdir()
+                if p.is_file() and p.suffix.lower() in SLIDE_SUFFIXES and not p.name.startswith(".")
+            )
             dicom = [p for p in files if p.suffix.lower() == ".dcm"]
             found.extend(p for p in files if p.suffix.lower() != ".dcm")
             found.extend(dicom[:1])
@@ -92,7 +108,9 @@ def find_slides(inputs: Sequence[str | Path]) -> tuple[list[Path], list[tuple[st
     return found, failures
 
 
-def resolve_fms(fms: Sequence[str | EncoderSpec]) -> tuple[list[EncoderSpec], list[EncoderSpec], list[tuple[str, str]]]:
+def resolve_fms(
+    fms: Sequence[str | EncoderSpec],
+) -> tuple[list[EncoderSpec], list[EncoderSpec], list[tuple[str, str]]]:
     """(patch specs, slide specs, failures): slide FMs bring in the patch FM they require."""
     from fusecpath.api import get_spec
 
@@ -104,7 +122,9 @@ def resolve_fms(fms: Sequence[str | EncoderSpec]) -> tuple[list[EncoderSpec], li
             spec = item if isinstance(item, EncoderSpec) else get_spec(item)
             if spec.level == "slide":
                 if spec.requires is None:
-                    raise ExtractionError(f"{spec.name}: a slide encoder that names no patch encoder it requires")
+                    raise ExtractionError(
+                        f"{spec.name}: a slide encoder that names no patch encoder it requires"
+                    )
                 required = get_spec(spec.requires)
                 slide[spec.name] = spec
                 patch.setdefault(required.name, required)
@@ -161,8 +181,15 @@ class PatchDataset:
 def _loader(dataset: PatchDataset, batch_size: int, workers: int, pin: bool):
     from torch.utils.data import DataLoader
 
-    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers, pin_memory=pin,
-                      prefetch_factor=4 if workers else None, persistent_workers=False)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=workers,
+        pin_memory=pin,
+        prefetch_factor=4 if workers else None,
+        persistent_workers=False,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- engine
@@ -196,8 +223,15 @@ class Extractor:
         dtype = {"fp16": self.torch.float16, "bf16": self.torch.bfloat16}[spec.precision]
         return self.torch.autocast("cuda", dtype=dtype)
 
-    def embed_patches(self, slide_path: Path, mpp: float, coords: np.ndarray, groups: list[ReadGroup],
-                      out: h5py.File, label: str) -> None:
+    def embed_patches(
+        self,
+        slide_path: Path,
+        mpp: float,
+        coords: np.ndarray,
+        groups: list[ReadGroup],
+        out: h5py.File,
+        label: str,
+    ) -> None:
         """Stream every group's FMs' features of ``coords`` into ``patch/<fm>`` datasets of ``out``."""
         from fusecpath.encoders.preprocess import preprocess, to_float
 
@@ -208,10 +242,18 @@ class Extractor:
             for spec in group.specs:
                 self.model(spec)  # load before the workers start
                 rows = max(1, min(n, CHUNK_BYTES // (4 * spec.embed_dim)))
-                datasets[spec.name] = out.create_dataset(f"patch/{spec.name}", shape=(n, spec.embed_dim),
-                                                         dtype="float32", chunks=(rows, spec.embed_dim))
-        loader = _loader(PatchDataset(slide_path, mpp, coords, groups), self.batch_size, self.workers,
-                         self.device.type == "cuda")
+                datasets[spec.name] = out.create_dataset(
+                    f"patch/{spec.name}",
+                    shape=(n, spec.embed_dim),
+                    dtype="float32",
+                    chunks=(rows, spec.embed_dim),
+                )
+        loader = _loader(
+            PatchDataset(slide_path, mpp, coords, groups),
+            self.batch_size,
+            self.workers,
+            self.device.type == "cuda",
+        )
         task = self.progress.add_task(label, total=n) if self.progress else None
         start = 0
         with torch.inference_mode():
@@ -227,7 +269,8 @@ class Extractor:
                         if features.shape[1] != spec.embed_dim:
                             raise ExtractionError(
                                 f"{spec.name}: the model gives {features.shape[1]} features, its spec says "
-                                f"{spec.embed_dim}; the plugin is wrong")
+                                f"{spec.embed_dim}; the plugin is wrong"
+                            )
                         datasets[spec.name][start : start + size] = features.cpu().numpy()
                 start += size
                 if task is not None:
@@ -246,20 +289,33 @@ class Extractor:
             embedding = self.model(spec)(features, coords)
         embedding = embedding.float().reshape(-1).cpu().numpy()
         if embedding.shape[0] != spec.embed_dim:
-            raise ExtractionError(f"{spec.name}: the model gives {embedding.shape[0]} features, "
-                                  f"its spec says {spec.embed_dim}; the plugin is wrong")
+            raise ExtractionError(
+                f"{spec.name}: the model gives {embedding.shape[0]} features, "
+                f"its spec says {spec.embed_dim}; the plugin is wrong"
+            )
         name = f"slide/{spec.name}"
         if name in out:
             del out[name]
         dataset = out.create_dataset(name, data=embedding)
-        dataset.attrs.update(fingerprint=spec.fingerprint(), embed_dim=spec.embed_dim, requires=spec.requires,
-                             requires_fingerprint=out[f"patch/{spec.requires}"].attrs["fingerprint"])
+        dataset.attrs.update(
+            fingerprint=spec.fingerprint(),
+            embed_dim=spec.embed_dim,
+            requires=spec.requires,
+            requires_fingerprint=out[f"patch/{spec.requires}"].attrs["fingerprint"],
+        )
 
 
 def _fm_attrs(spec: EncoderSpec, group: ReadGroup) -> dict[str, Any]:
-    return {"fingerprint": spec.fingerprint(), "embed_dim": spec.embed_dim, "source": spec.source,
-            "mpp": group.mpp, "read_px": group.read_px, "read_size_level0": group.size_level0,
-            "read_offset_level0": group.offset, "precision": spec.precision}
+    return {
+        "fingerprint": spec.fingerprint(),
+        "embed_dim": spec.embed_dim,
+        "source": spec.source,
+        "mpp": group.mpp,
+        "read_px": group.read_px,
+        "read_size_level0": group.size_level0,
+        "read_offset_level0": group.offset,
+        "precision": spec.precision,
+    }
 
 
 def _plan_groups(specs: list[EncoderSpec], slide_mpp: float, grid_size: float) -> list[ReadGroup]:
@@ -276,7 +332,9 @@ def _plan_groups(specs: list[EncoderSpec], slide_mpp: float, grid_size: float) -
     return out
 
 
-def _stored_state(path: Path, checksum: str, slide_mpp: float) -> tuple[dict[str, str], dict[str, str], dict | None]:
+def _stored_state(
+    path: Path, checksum: str, slide_mpp: float
+) -> tuple[dict[str, str], dict[str, str], dict | None]:
     """(patch fm -> fingerprint, slide fm -> fingerprint, coords attrs) of a stored file that belongs
     to this very slide; empty when there is none, it is unreadable or the slide changed."""
     if not path.exists():
@@ -296,8 +354,14 @@ def _stored_state(path: Path, checksum: str, slide_mpp: float) -> tuple[dict[str
         return {}, {}, None
 
 
-def extract_slide(engine: Extractor, path: Path, patch_specs: list[EncoderSpec], slide_specs: list[EncoderSpec],
-                  out_dir: Path, mpp: float | None) -> tuple[str, dict[str, Any]]:
+def extract_slide(
+    engine: Extractor,
+    path: Path,
+    patch_specs: list[EncoderSpec],
+    slide_specs: list[EncoderSpec],
+    out_dir: Path,
+    mpp: float | None,
+) -> tuple[str, dict[str, Any]]:
     """Extract what is missing for one slide, under its lock: ("written" | "skipped", summary)."""
     from fusecpath.slides.tiling import tile_tissue
     from fusecpath.slides.tissue import save_tissue, segment_tissue
@@ -311,16 +375,25 @@ def extract_slide(engine: Extractor, path: Path, patch_specs: list[EncoderSpec],
             stored_patch, stored_slide, stored = _stored_state(target, checksum, slide.mpp)
             todo_patch = [s for s in patch_specs if stored_patch.get(s.name) != s.fingerprint()]
             redone = {s.name for s in todo_patch}
-            todo_slide = [s for s in slide_specs
-                          if stored_slide.get(s.name) != s.fingerprint() or s.requires in redone]
-            summary = {"slide_id": sid, "path": str(path), "features": str(target),
-                       "fms": [s.name for s in todo_patch + todo_slide]}
+            todo_slide = [
+                s for s in slide_specs if stored_slide.get(s.name) != s.fingerprint() or s.requires in redone
+            ]
+            summary = {
+                "slide_id": sid,
+                "path": str(path),
+                "features": str(target),
+                "fms": [s.name for s in todo_patch + todo_slide],
+            }
             if not todo_patch and not todo_slide:
                 return "skipped", {**summary, "patches": len(stored["_coords"]) if stored else 0}
             tissue = None
             if stored is not None:
                 coords = stored["_coords"]
-                grid = (float(stored["mpp"]), int(stored["read_px"]), float(stored["patch_size_level0_exact"]))
+                grid = (
+                    float(stored["mpp"]),
+                    int(stored["read_px"]),
+                    float(stored["patch_size_level0_exact"]),
+                )
             else:
                 first = todo_patch[0]
                 tissue = segment_tissue(slide)
@@ -329,7 +402,8 @@ def extract_slide(engine: Extractor, path: Path, patch_specs: list[EncoderSpec],
                     raise ExtractionError(
                         f"{path.name}: no tissue found (tissue covers {tissue.area_fraction:.1%} of the "
                         f"thumbnail, too little for one {first.read_px}-px patch at {first.mpp} µm/px); "
-                        "check the slide or its mpp")
+                        "check the slide or its mpp"
+                    )
                 coords, grid = tiling.coords, (tiling.mpp, tiling.read_px, tiling.size_level0)
             groups = _plan_groups(todo_patch, slide.mpp, grid[2])
             drop = [f"patch/{s.name}" for s in todo_patch] + [f"slide/{s.name}" for s in todo_slide]
@@ -346,18 +420,35 @@ def extract_slide(engine: Extractor, path: Path, patch_specs: list[EncoderSpec],
     return "written", summary
 
 
-def _write_coords(out: h5py.File, slide: Slide, sid: str, coords: np.ndarray, grid: tuple[float, int, float],
-                  checksum: str, tissue) -> None:
+def _write_coords(
+    out: h5py.File,
+    slide: Slide,
+    sid: str,
+    coords: np.ndarray,
+    grid: tuple[float, int, float],
+    checksum: str,
+    tissue,
+) -> None:
     from fusecpath import __version__
 
     out.attrs.update(format=FORMAT, version=VERSION, slide_id=sid, created_by=f"fusecpath {__version__}")
     dataset = out.create_dataset("coords", data=np.asarray(coords, dtype=np.int64).reshape(-1, 2))
     width, height = slide.dimensions
     dataset.attrs.update(
-        mpp=grid[0], read_px=grid[1], patch_size_level0=int(round(grid[2])), patch_size_level0_exact=grid[2],
-        slide_mpp=slide.mpp, mpp_source=slide.mpp_source, slide_width=width, slide_height=height,
-        slide_checksum=checksum, slide_path=str(slide.path), vendor=slide.vendor, level_count=slide.level_count,
-        tissue_threshold=tissue.threshold if tissue is not None else -1.0, name=sid,
+        mpp=grid[0],
+        read_px=grid[1],
+        patch_size_level0=int(round(grid[2])),
+        patch_size_level0_exact=grid[2],
+        slide_mpp=slide.mpp,
+        mpp_source=slide.mpp_source,
+        slide_width=width,
+        slide_height=height,
+        slide_checksum=checksum,
+        slide_path=str(slide.path),
+        vendor=slide.vendor,
+        level_count=slide.level_count,
+        tissue_threshold=tissue.threshold if tissue is not None else -1.0,
+        name=sid,
     )
 
 
@@ -369,15 +460,32 @@ def _progress(enabled: bool) -> Iterator[Any]:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=Console(stderr=True), transient=True) as progress:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as progress:
         yield progress
 
 
-def extract(slides: Sequence[str | Path], fms: Sequence[str | EncoderSpec], out: str | Path, *,
-            mpp: float | None = None, workers: int = 0, device: str = "cpu", batch_size: int = 64,
-            progress: bool = True, shard: str | None = None, backend: str = "local",
-            address: str | None = None, ray_workers: int = 2) -> ExtractionResult:
+def extract(
+    slides: Sequence[str | Path],
+    fms: Sequence[str | EncoderSpec],
+    out: str | Path,
+    *,
+    mpp: float | None = None,
+    workers: int = 0,
+    device: str = "cpu",
+    batch_size: int = 64,
+    progress: bool = True,
+    shard: str | None = None,
+    backend: str = "local",
+    address: str | None = None,
+    ray_workers: int = 2,
+) -> ExtractionResult:
     """Extract the features of every FM in ``fms`` for every slide (files or directories) into
     ``out``: one HDF5 file a slide, named by the slide's file stem. ``mpp`` is used for slides whose
     file does not say its microns per pixel. Bad slides are recorded in ``failures`` and the others
@@ -406,8 +514,13 @@ def extract(slides: Sequence[str | Path], fms: Sequence[str | EncoderSpec], out:
     for path in paths:
         sid = slide_id(path)
         if sid in seen:
-            result.failures.append((str(path), f"{path.name}: slide id {sid!r} is also {seen[sid].name}; "
-                                               "rename one (ids are file names without suffix)"))
+            result.failures.append(
+                (
+                    str(path),
+                    f"{path.name}: slide id {sid!r} is also {seen[sid].name}; "
+                    "rename one (ids are file names without suffix)",
+                )
+            )
         else:
             seen[sid] = path
             unique.append(path)
@@ -430,8 +543,19 @@ def extract(slides: Sequence[str | Path], fms: Sequence[str | EncoderSpec], out:
         if backend == "ray":
             from fusecpath.features.ray_backend import run_on_ray
 
-            run_on_ray(unique, patch_specs, slide_specs, out_dir, mpp, address=address, actors=ray_workers,
-                       device=device, batch_size=batch_size, loader_workers=workers, report=record)
+            run_on_ray(
+                unique,
+                patch_specs,
+                slide_specs,
+                out_dir,
+                mpp,
+                address=address,
+                actors=ray_workers,
+                device=device,
+                batch_size=batch_size,
+                loader_workers=workers,
+                report=record,
+            )
             return result
         engine = Extractor(device, batch_size, workers, bar)
         for path in unique:

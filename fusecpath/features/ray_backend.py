@@ -25,7 +25,7 @@ def import_ray():
         import ray
     except ImportError:
         raise FusecpathError(
-            "--backend ray needs Ray: `pip install \"fusecpath[ray]\"` (or `pip install ray`)"
+            '--backend ray needs Ray: `pip install "fusecpath[ray]"` (or `pip install ray`)'
         ) from None
     return ray
 
@@ -41,8 +41,14 @@ class SlideWorker:
     def pid(self) -> int:
         return os.getpid()
 
-    def extract(self, path: str, patch_specs: list[EncoderSpec], slide_specs: list[EncoderSpec],
-                out_dir: str, mpp: float | None) -> tuple[str, Any]:
+    def extract(
+        self,
+        path: str,
+        patch_specs: list[EncoderSpec],
+        slide_specs: list[EncoderSpec],
+        out_dir: str,
+        mpp: float | None,
+    ) -> tuple[str, Any]:
         """("written" | "skipped", summary), ("busy", None) or ("failed", one-line message)."""
         from fusecpath.features.extract import _one_line as one_line
         from fusecpath.features.extract import extract_slide
@@ -56,10 +62,20 @@ class SlideWorker:
             return "failed", one_line(exc)
 
 
-def run_on_ray(paths: Sequence[Path], patch_specs: list[EncoderSpec], slide_specs: list[EncoderSpec],
-               out_dir: Path, mpp: float | None, *, address: str | None, actors: int, device: str,
-               batch_size: int, loader_workers: int,
-               report: Callable[[Path, str, Any], None]) -> None:
+def run_on_ray(
+    paths: Sequence[Path],
+    patch_specs: list[EncoderSpec],
+    slide_specs: list[EncoderSpec],
+    out_dir: Path,
+    mpp: float | None,
+    *,
+    address: str | None,
+    actors: int,
+    device: str,
+    batch_size: int,
+    loader_workers: int,
+    report: Callable[[Path, str, Any], None],
+) -> None:
     """Extract ``paths`` with ``actors`` Ray actors; ``report(path, status, detail)`` once per slide,
     on the driver, as results arrive (status: written, skipped, busy or failed)."""
     ray = import_ray()
@@ -69,19 +85,45 @@ def run_on_ray(paths: Sequence[Path], patch_specs: list[EncoderSpec], slide_spec
     # Ray prints worker deaths on stdout; keep stdout for the results (--json).
     with contextlib.redirect_stdout(sys.stderr):
         if started_here:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
-                     **({} if address else {"num_cpus": max(actors, os.cpu_count() or 1)}))
+            ray.init(
+                address=address,
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level=logging.ERROR,
+                **({} if address else {"num_cpus": max(actors, os.cpu_count() or 1)}),
+            )
         try:
-            _schedule(ray, paths, patch_specs, slide_specs, out_dir, mpp, actors, device, batch_size,
-                      loader_workers, report)
+            _schedule(
+                ray,
+                paths,
+                patch_specs,
+                slide_specs,
+                out_dir,
+                mpp,
+                actors,
+                device,
+                batch_size,
+                loader_workers,
+                report,
+            )
         finally:
             if started_here:
                 ray.shutdown()
 
 
-def _schedule(ray, paths: Sequence[Path], patch_specs: list[EncoderSpec], slide_specs: list[EncoderSpec],
-              out_dir: Path, mpp: float | None, actors: int, device: str, batch_size: int, loader_workers: int,
-              report: Callable[[Path, str, Any], None]) -> None:
+def _schedule(
+    ray,
+    paths: Sequence[Path],
+    patch_specs: list[EncoderSpec],
+    slide_specs: list[EncoderSpec],
+    out_dir: Path,
+    mpp: float | None,
+    actors: int,
+    device: str,
+    batch_size: int,
+    loader_workers: int,
+    report: Callable[[Path, str, Any], None],
+) -> None:
     """Keep every actor busy with one slide at a time; replace an actor that dies."""
     gpus = 1 if device.startswith("cuda") else 0
     actor_class = ray.remote(num_cpus=1, num_gpus=gpus, max_restarts=0)(SlideWorker)

@@ -162,8 +162,9 @@ def _copy_except(src: h5py.File, dst: h5py.File, drop: set[str]) -> None:
 
 
 @contextlib.contextmanager
-def updating(path: str | Path, drop: Iterable[str] = (), fresh: bool = False,
-             wait: float = 0.0, lock: bool = True) -> Iterator[h5py.File]:
+def updating(
+    path: str | Path, drop: Iterable[str] = (), fresh: bool = False, wait: float = 0.0, lock: bool = True
+) -> Iterator[h5py.File]:
     """Change a feature file atomically: under the slide lock (taken here unless ``lock`` is False
     because the caller holds it), yield a temporary copy (without the ``drop`` datasets, or empty
     when ``fresh``), then rename it into place. On any error the temporary file is removed and the
@@ -190,8 +191,12 @@ def updating(path: str | Path, drop: Iterable[str] = (), fresh: bool = False,
             tmp.unlink(missing_ok=True)
 
 
-def write_arrays(path: str | Path, arrays: Mapping[str, np.ndarray],
-                 attrs: Mapping[str, Mapping[str, Any]] | None = None, wait: float = 60.0) -> None:
+def write_arrays(
+    path: str | Path,
+    arrays: Mapping[str, np.ndarray],
+    attrs: Mapping[str, Mapping[str, Any]] | None = None,
+    wait: float = 60.0,
+) -> None:
     """Add or replace datasets (any path, e.g. ``"clusters/k50"``) in an existing feature file,
     atomically and under the slide lock. ``attrs`` maps a dataset path to its attributes."""
     path = Path(path)
@@ -305,7 +310,7 @@ def _foreign_fm_name(path: Path, f: h5py.File) -> str:
                 return str(_plain(attrs[key]))
     for prefix in ("slide_features_", "features_"):
         if path.parent.name.startswith(prefix) and len(path.parent.name) > len(prefix):
-            return path.parent.name[len(prefix):]
+            return path.parent.name[len(prefix) :]
     return "features"
 
 
@@ -332,9 +337,15 @@ def open_features(path: str | Path) -> SlideFeatures:
             for level, table in (("patch", patch), ("slide", slide)):
                 group = f.get(level)
                 if isinstance(group, h5py.Group):
-                    table.update({fm: f"{level}/{fm}" for fm, ds in group.items() if isinstance(ds, h5py.Dataset)})
+                    table.update(
+                        {fm: f"{level}/{fm}" for fm, ds in group.items() if isinstance(ds, h5py.Dataset)}
+                    )
         elif isinstance(f.get("features"), h5py.Dataset):
-            fmt = "trident" if "patch_size_level0" in coords_attrs or "target_magnification" in coords_attrs else "clam"
+            fmt = (
+                "trident"
+                if "patch_size_level0" in coords_attrs or "target_magnification" in coords_attrs
+                else "clam"
+            )
             features = f["features"]
             name = _foreign_fm_name(path, f)
             if features.ndim == 1 or (features.ndim == 2 and features.shape[0] == 1 and len(coords) != 1):
@@ -357,8 +368,12 @@ def list_store(directory: str | Path) -> list[dict[str, Any]]:
         raise StoreError(f"{directory}: no such directory")
     rows = []
     for path in sorted(p for p in directory.glob("*.h5") if not p.name.startswith(".")):
-        row: dict[str, Any] = {"slide_id": path.stem, "path": str(path), "bytes": path.stat().st_size,
-                               "locked": lock_path(path).exists()}
+        row: dict[str, Any] = {
+            "slide_id": path.stem,
+            "path": str(path),
+            "bytes": path.stat().st_size,
+            "locked": lock_path(path).exists(),
+        }
         try:
             sf = open_features(path)
         except StoreError as exc:
@@ -366,16 +381,25 @@ def list_store(directory: str | Path) -> list[dict[str, Any]]:
             continue
         fm_paths = {*sf._patch.values(), *sf._slide.values(), "coords"}
         with h5py.File(path, "r") as f:
-            patch = {fm: {"dim": int(f[name].shape[-1]), "fingerprint": _plain(f[name].attrs.get("fingerprint"))}
-                     for fm, name in sorted(sf._patch.items())}
-            slide = {fm: {"dim": int(f[name].shape[-1]), "fingerprint": _plain(f[name].attrs.get("fingerprint"))}
-                     for fm, name in sorted(sf._slide.items())}
+            patch = {
+                fm: {"dim": int(f[name].shape[-1]), "fingerprint": _plain(f[name].attrs.get("fingerprint"))}
+                for fm, name in sorted(sf._patch.items())
+            }
+            slide = {
+                fm: {"dim": int(f[name].shape[-1]), "fingerprint": _plain(f[name].attrs.get("fingerprint"))}
+                for fm, name in sorted(sf._slide.items())
+            }
         row.update(
-            slide_id=sf.slide_id, format=sf.format, n_patches=len(sf.coords),
-            mpp=sf.attrs.get("mpp"), read_px=sf.attrs.get("read_px"),
+            slide_id=sf.slide_id,
+            format=sf.format,
+            n_patches=len(sf.coords),
+            mpp=sf.attrs.get("mpp"),
+            read_px=sf.attrs.get("read_px"),
             patch_size_level0=sf.attrs.get("patch_size_level0"),
-            patch_fms=patch, slide_fms=slide,
-            other=[d for d in sf.datasets() if d not in fm_paths], error=None,
+            patch_fms=patch,
+            slide_fms=slide,
+            other=[d for d in sf.datasets() if d not in fm_paths],
+            error=None,
         )
         rows.append(row)
     return rows

@@ -389,8 +389,9 @@ def fuse(
 
     # every (fold, method) job trains alone with the same seed on whichever rank runs it
     jobs = [(f, m) for f in range(len(folds)) for m in range(len(methods))]
-    done = dist.gather([_cv_job(f, methods[m], folds[f], lab, strat, the_task, options, log) for f, m in
-                        dist.shard(jobs)])
+    done = dist.gather(
+        [_cv_job(f, methods[m], folds[f], lab, strat, the_task, options, log) for f, m in dist.shard(jobs)]
+    )
     order = {(method.name, f): i for i, (f, m) in enumerate(jobs) for method in [methods[m]]}
     done.sort(key=lambda job: order[job["method"], job["fold"]])
 
@@ -433,8 +434,16 @@ def fuse(
     return FuseResult(out, metrics, predictions, plot, checkpoint, time.perf_counter() - start)
 
 
-def _cv_job(f: int, method, fold: tuple[np.ndarray, np.ndarray], lab: Labels, strat: np.ndarray, task: Task,
-            options: FuseOptions, log: Callable[[str], None]) -> dict[str, Any]:
+def _cv_job(
+    f: int,
+    method,
+    fold: tuple[np.ndarray, np.ndarray],
+    lab: Labels,
+    strat: np.ndarray,
+    task: Task,
+    options: FuseOptions,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
     """Train ``method`` on fold ``f``'s training slides (epoch chosen on an inner validation split) and
     predict its test slides."""
     t0 = time.perf_counter()
@@ -447,8 +456,10 @@ def _cv_job(f: int, method, fold: tuple[np.ndarray, np.ndarray], lab: Labels, st
     pred = predict(method, model, task, list(ids[test_idx]), cfg.device)
     scores = task.evaluate(lab.y[test_idx], pred)
     shown = ", ".join(f"{k} {v:.3f}" for k, v in scores.items())
-    log(f"fold {f + 1}/{options.folds} {method.name}: {shown} (epoch {info['best_epoch'] + 1}, "
-        f"{time.perf_counter() - t0:.1f} s)")
+    log(
+        f"fold {f + 1}/{options.folds} {method.name}: {shown} (epoch {info['best_epoch'] + 1}, "
+        f"{time.perf_counter() - t0:.1f} s)"
+    )
     return {"fold": f, "method": method.name, "scores": scores, "test_idx": test_idx, "pred": pred}
 
 
@@ -477,8 +488,9 @@ def _final_fit(
     rank 0. Under torchrun every rank trains it together (DDP, batches split across ranks)."""
     ids = np.array(lab.slide_ids)
     fit, val = inner_split(strat, lab.patients, options.seed, options.val_fraction)
-    model, info = train(method, task, list(ids[fit]), lab.y[fit], list(ids[val]), lab.y[val], options.train,
-                        dist=dist)
+    model, info = train(
+        method, task, list(ids[fit]), lab.y[fit], list(ids[val]), lab.y[val], options.train, dist=dist
+    )
     if not dist.is_main:
         return None
     model.config["cohort"] = {"slides": len(ids), "patients": int(len(np.unique(lab.patients)))}

@@ -15,6 +15,11 @@ from fusecpath.hub.checkpoint import (
 )
 
 __all__ = [
-    "CheckpointError", "CheckpointMixin", "describe_fms", "read_checkpoint", "render_card", "verify_checkpoint",
+    "CheckpointError",
+    "CheckpointMixin",
+    "describe_fms",
+    "read_checkpoint",
+    "render_card",
+    "verify_checkpoint",
     "write_checkpoint",
 ]

@@ -16,10 +16,21 @@ from typing import Any
 # ``license`` names the most restrictive one. Custom terms ("other") and unknown licences rank last: nothing
 # less restrictive may be assumed of them.
 LICENCE_ORDER = (
-    "cc0-1.0", "mit", "bsd-3-clause", "apache-2.0", "cc-by-4.0",
-    "cc-by-sa-4.0", "lgpl-3.0", "gpl-2.0", "gpl-3.0", "agpl-3.0",
-    "cc-by-nc-4.0", "cc-by-nc-sa-4.0", "cc-by-nc-nd-4.0",
-    "other", "unknown",
+    "cc0-1.0",
+    "mit",
+    "bsd-3-clause",
+    "apache-2.0",
+    "cc-by-4.0",
+    "cc-by-sa-4.0",
+    "lgpl-3.0",
+    "gpl-2.0",
+    "gpl-3.0",
+    "agpl-3.0",
+    "cc-by-nc-4.0",
+    "cc-by-nc-sa-4.0",
+    "cc-by-nc-nd-4.0",
+    "other",
+    "unknown",
 )
 _GENERIC_TAGS = ("fusecpath", "pathology", "histopathology", "multiple-instance-learning")
 
@@ -67,14 +78,27 @@ def _known_facts(name: str) -> dict[str, Any]:
     except FusecpathError:
         spec = None
     if spec is not None:
-        return {"level": spec.level, "embed_dim": spec.embed_dim, "license": spec.license, "gated": spec.gated,
-                "source": spec.source, "plugin": registry.plugin_of(name), "fingerprint": spec.fingerprint()}
+        return {
+            "level": spec.level,
+            "embed_dim": spec.embed_dim,
+            "license": spec.license,
+            "gated": spec.gated,
+            "source": spec.source,
+            "plugin": registry.plugin_of(name),
+            "fingerprint": spec.fingerprint(),
+        }
     from fusecpath.catalogue import load_catalogue
 
     for model in load_catalogue():
         if model.name == name:
-            return {"level": model.level, "embed_dim": model.embed_dim, "license": model.license,
-                    "gated": model.gated, "source": model.source, "plugin": model.distribution}
+            return {
+                "level": model.level,
+                "embed_dim": model.embed_dim,
+                "license": model.license,
+                "gated": model.gated,
+                "source": model.source,
+                "plugin": model.distribution,
+            }
     return {}
 
 
@@ -86,12 +110,21 @@ def describe_fms(names: list[str]) -> list[dict[str, Any]]:
     records = []
     for name in names:
         spec = registry.get(name)
-        records.append({
-            "name": spec.name, "level": spec.level, "fingerprint": spec.fingerprint(),
-            "embed_dim": spec.embed_dim, "mpp": spec.mpp, "read_px": spec.read_px, "requires": spec.requires,
-            "source": spec.source, "license": spec.license, "gated": spec.gated,
-            "plugin": registry.plugin_of(spec.name),
-        })
+        records.append(
+            {
+                "name": spec.name,
+                "level": spec.level,
+                "fingerprint": spec.fingerprint(),
+                "embed_dim": spec.embed_dim,
+                "mpp": spec.mpp,
+                "read_px": spec.read_px,
+                "requires": spec.requires,
+                "source": spec.source,
+                "license": spec.license,
+                "gated": spec.gated,
+                "plugin": registry.plugin_of(spec.name),
+            }
+        )
     return records
 
 
@@ -119,7 +152,9 @@ def card_metadata(config: Mapping[str, Any], fms: list[dict[str, Any]]) -> dict[
     if licence in ("other", "unknown"):
         strictest = [fm for fm in fms if hub_licence(fm.get("license")) == licence]
         data["license"] = "other"
-        data["license_name"] = re.sub(r"[^a-z0-9.-]+", "-", str(strictest[0].get("license", "unknown")).lower())
+        data["license_name"] = re.sub(
+            r"[^a-z0-9.-]+", "-", str(strictest[0].get("license", "unknown")).lower()
+        )
         repo = _hub_repo(strictest[0])
         data["license_link"] = f"https://huggingface.co/{repo}" if repo else "LICENSE"
     base = [repo for fm in fms if (repo := _hub_repo(fm))]
@@ -176,11 +211,15 @@ def metrics_rows(metrics: Mapping[str, Any]) -> tuple[list[str], list[tuple[str,
             if merged:
                 methods.append((str(name), merged))
     columns = list(dict.fromkeys(k for _, values in methods for k in values))
-    return columns, [(name, [_cell(values[c]) if c in values else "" for c in columns]) for name, values in methods]
+    return columns, [
+        (name, [_cell(values[c]) if c in values else "" for c in columns]) for name, values in methods
+    ]
 
 
 def render_card(
-    config: Mapping[str, Any], metrics: Mapping[str, Any] | None = None, repo_id: str | None = None,
+    config: Mapping[str, Any],
+    metrics: Mapping[str, Any] | None = None,
+    repo_id: str | None = None,
     images: list[str] | None = None,
 ) -> str:
     """README.md text: front matter rendered by huggingface_hub's ModelCardData, then the body.
@@ -196,36 +235,61 @@ def render_card(
     task = task_of(config)
     patch = [fm["name"] for fm in fms if fm.get("level", "patch") == "patch"]
     slide = [fm["name"] for fm in fms if fm.get("level") == "slide"]
-    teachers = (f"; the slide foundation models {', '.join(slide)} taught it by collaborative distillation "
-                "(they are needed to re-train it, not to predict)") if slide else ""
+    teachers = (
+        (
+            f"; the slide foundation models {', '.join(slide)} taught it by collaborative distillation "
+            "(they are needed to re-train it, not to predict)"
+        )
+        if slide
+        else ""
+    )
     lines = [f"---\n{front}\n---", "", f"# {repo_id or config.get('name') or 'fusecpath fused model'}", ""]
     lines += [
         f"A fused pathology model ({task}) built with [fusecpath](https://github.com/fusecpath/fusecpath) by "
         "the FuseCPath method (arXiv 2510.27237): multi-view clustering of each slide's patches, then a "
-        f"cluster-level re-embedding transformer over the features of {', '.join(patch)}{teachers}.", "",
+        f"cluster-level re-embedding transformer over the features of {', '.join(patch)}{teachers}.",
+        "",
     ]
     classes = (config.get("task") or {}).get("classes") if isinstance(config.get("task"), Mapping) else None
     classes = classes or config.get("classes")
     if classes:
         lines += [f"Classes: {', '.join(map(str, classes))}.", ""]
-    lines += ["## Foundation models", "", "| model | level | licence | gated | weights | plugin | fingerprint |",
-              "|---|---|---|---|---|---|---|"]
+    lines += [
+        "## Foundation models",
+        "",
+        "| model | level | licence | gated | weights | plugin | fingerprint |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for fm in fms:
         repo_link = _hub_repo(fm)
-        weights = f"[{repo_link}](https://huggingface.co/{repo_link})" if repo_link else str(fm.get("source", ""))
-        lines.append(f"| {fm['name']} | {fm.get('level', '')} | {fm.get('license', 'unknown')} | "
-                     f"{'yes' if fm.get('gated') else 'no'} | {weights} | {fm.get('plugin', '')} | "
-                     f"`{fm.get('fingerprint', '')}` |")
-    lines += ["", f"**Licence: {meta.get('license_name', meta['license'])}**, the most restrictive of the "
-              "foundation models' licences above: using this model means complying with every one of them.", ""]
+        weights = (
+            f"[{repo_link}](https://huggingface.co/{repo_link})" if repo_link else str(fm.get("source", ""))
+        )
+        lines.append(
+            f"| {fm['name']} | {fm.get('level', '')} | {fm.get('license', 'unknown')} | "
+            f"{'yes' if fm.get('gated') else 'no'} | {weights} | {fm.get('plugin', '')} | "
+            f"`{fm.get('fingerprint', '')}` |"
+        )
+    lines += [
+        "",
+        f"**Licence: {meta.get('license_name', meta['license'])}**, the most restrictive of the "
+        "foundation models' licences above: using this model means complying with every one of them.",
+        "",
+    ]
     if metrics:
         columns, rows = metrics_rows(metrics)
         if rows:
             folds = metrics.get("folds") or metrics.get("n_folds")
             how = f"{folds}-fold cross-validation" if isinstance(folds, int) else "cross-validation"
             same = "; baselines ran on the same folds" if len(rows) > 1 else ""
-            lines += ["## Results", "", f"Mean ± std over {how}, split by patient{same}.",
-                      "", "| method | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+            lines += [
+                "## Results",
+                "",
+                f"Mean ± std over {how}, split by patient{same}.",
+                "",
+                "| method | " + " | ".join(columns) + " |",
+                "|---" * (len(columns) + 1) + "|",
+            ]
             lines += [f"| {name} | " + " | ".join(cells) + " |" for name, cells in rows]
             lines.append("")
     lines += [f"![{Path(image).stem}]({image})\n" for image in images or []]
@@ -235,10 +299,20 @@ def render_card(
         lines += [f"- {key}: {value}" for key, value in cohort.items()]
         lines.append("")
     plugins = sorted({fm["plugin"] for fm in fms if fm.get("plugin") and fm["plugin"] != "fusecpath"})
-    lines += ["## How to use", "", "```bash", " ".join(["pip install fusecpath", *plugins]), f"fusecpath pull {repo}",
-              f"fusecpath predict slides/ --model {repo} --out predictions/", "```", "",
-              "`predict` checks that the installed foundation models are the ones this model was fused from "
-              "(same spec fingerprints), extracts their features, scores every bag of each slide and writes "
-              "predictions.csv with an attention heatmap (PNG and QuPath GeoJSON) per slide.", "",
-              "Weights are safetensors; `SHA256SUMS` lists the sha256 of every file and is verified on load.", ""]
+    lines += [
+        "## How to use",
+        "",
+        "```bash",
+        " ".join(["pip install fusecpath", *plugins]),
+        f"fusecpath pull {repo}",
+        f"fusecpath predict slides/ --model {repo} --out predictions/",
+        "```",
+        "",
+        "`predict` checks that the installed foundation models are the ones this model was fused from "
+        "(same spec fingerprints), extracts their features, scores every bag of each slide and writes "
+        "predictions.csv with an attention heatmap (PNG and QuPath GeoJSON) per slide.",
+        "",
+        "Weights are safetensors; `SHA256SUMS` lists the sha256 of every file and is verified on load.",
+        "",
+    ]
     return "\n".join(lines)

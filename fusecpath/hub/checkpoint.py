@@ -104,7 +104,9 @@ def write_checkpoint(
     from fusecpath.hub.card import render_card
 
     directory = Path(directory)
-    if directory.exists() and not (directory.is_dir() and (is_checkpoint(directory) or not any(directory.iterdir()))):
+    if directory.exists() and not (
+        directory.is_dir() and (is_checkpoint(directory) or not any(directory.iterdir()))
+    ):
         raise CheckpointError(f"{directory} exists and is not a fusecpath checkpoint: choose another folder")
     extra = {_safe_relpath(name): Path(src) for name, src in (files or {}).items()}
     reserved = {WEIGHTS, CONFIG, METRICS, CARD, SUMS}
@@ -319,7 +321,9 @@ class CheckpointMixin:
             model.load_state_dict(state_dict, strict=True)
         except RuntimeError as exc:
             detail = " ".join(str(exc).split())[:300]
-            raise CheckpointError(f"{directory / WEIGHTS} does not fit the architecture in {CONFIG}: {detail}") from exc
+            raise CheckpointError(
+                f"{directory / WEIGHTS} does not fit the architecture in {CONFIG}: {detail}"
+            ) from exc
         model.checkpoint_dir = directory
         return model.eval()
 

@@ -58,25 +58,34 @@ def _hub_errors(action: str, repo_id: str | None = None) -> Iterator[None]:
     try:
         yield
     except (httpx2.ConnectError, httpx2.TimeoutException, httpx2.NetworkError) as exc:
-        raise HubError(f"{action}{where}: cannot reach the Hub at {_endpoint()} ({type(exc).__name__}); "
-                       "check the network or HF_ENDPOINT") from exc
+        raise HubError(
+            f"{action}{where}: cannot reach the Hub at {_endpoint()} ({type(exc).__name__}); "
+            "check the network or HF_ENDPOINT"
+        ) from exc
     except errors.GatedRepoError as exc:
-        raise HubError(f"{action}{where}: the repo is gated; accept its terms at {_endpoint()}/{repo_id}, "
-                       "then `hf auth login`") from exc
+        raise HubError(
+            f"{action}{where}: the repo is gated; accept its terms at {_endpoint()}/{repo_id}, "
+            "then `hf auth login`"
+        ) from exc
     except errors.RevisionNotFoundError as exc:
         raise HubError(f"{action}{where}: no such revision on the Hub") from exc
     except errors.RepositoryNotFoundError as exc:
-        raise HubError(f"{action}{where}: repository not found, or private and your token may not read it; "
-                       "check the name and `hf auth login`") from exc
+        raise HubError(
+            f"{action}{where}: repository not found, or private and your token may not read it; "
+            "check the name and `hf auth login`"
+        ) from exc
     except errors.LocalEntryNotFoundError as exc:
-        raise HubError(f"{action}{where}: not in the local Hugging Face cache and the Hub cannot be reached "
-                       f"at {_endpoint()} (or HF_HUB_OFFLINE=1 is set); connect and pull it first") from exc
+        raise HubError(
+            f"{action}{where}: not in the local Hugging Face cache and the Hub cannot be reached "
+            f"at {_endpoint()} (or HF_HUB_OFFLINE=1 is set); connect and pull it first"
+        ) from exc
     except errors.HfHubHTTPError as exc:
         status = exc.response.status_code if exc.response is not None else None
         if status in (401, 403):
-            raise HubError(f"{action}{where}: the Hub refused it (HTTP {status}): your token may not write to "
-                           "that namespace; use a token with write access (`hf auth login`) or another --repo"
-                           ) from exc
+            raise HubError(
+                f"{action}{where}: the Hub refused it (HTTP {status}): your token may not write to "
+                "that namespace; use a token with write access (`hf auth login`) or another --repo"
+            ) from exc
         server = exc.server_message or str(exc).splitlines()[0]
         raise HubError(f"{action}{where}: the Hub answered HTTP {status}: {server}") from exc
 
@@ -86,7 +95,9 @@ def _token() -> str:
 
     token = get_token()
     if not token:
-        raise HubError("no Hugging Face token: set HF_TOKEN or run `hf auth login` (a token with write access)")
+        raise HubError(
+            "no Hugging Face token: set HF_TOKEN or run `hf auth login` (a token with write access)"
+        )
     return token
 
 
@@ -96,13 +107,18 @@ def _stage(folder: Path, repo_id: str, root: Path) -> Path:
     staged = root / "checkpoint"
     shutil.copytree(folder, staged, ignore=shutil.ignore_patterns(".cache"))
     config = json.loads((staged / CONFIG).read_text())
-    (staged / CARD).write_text(render_card(config, read_metrics(staged), repo_id=repo_id, images=card_images(staged)))
+    (staged / CARD).write_text(
+        render_card(config, read_metrics(staged), repo_id=repo_id, images=card_images(staged))
+    )
     _write_sums(staged)
     return staged
 
 
 def push(
-    run_dir: str | Path, repo_id: str, private: bool = False, revision: str | None = None,
+    run_dir: str | Path,
+    repo_id: str,
+    private: bool = False,
+    revision: str | None = None,
     commit_message: str | None = None,
 ) -> str:
     """Upload a checkpoint (or a run folder holding one) to ``repo_id`` in one commit; returns its URL.
@@ -126,7 +142,10 @@ def push(
             if revision and revision != "main":
                 api.create_branch(repo_id, branch=revision, exist_ok=True)
             api.upload_folder(  # the commit also deletes files of an earlier checkpoint ("*")
-                repo_id=repo_id, folder_path=staged, revision=revision, delete_patterns="*",
+                repo_id=repo_id,
+                folder_path=staged,
+                revision=revision,
+                delete_patterns="*",
                 commit_message=commit_message or f"fusecpath: fused {task_of(config)} model",
             )
     url = f"{_endpoint()}/{repo_id}"
@@ -167,16 +186,26 @@ def requirements(config: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for fm in fm_records(config):
         name, wanted = fm["name"], fm.get("fingerprint")
-        row = {"name": name, "level": fm.get("level"), "fingerprint": wanted, "plugin": fm.get("plugin"),
-               "installed": name in registry, "ok": False, "install": None, "problem": None}
+        row = {
+            "name": name,
+            "level": fm.get("level"),
+            "fingerprint": wanted,
+            "plugin": fm.get("plugin"),
+            "installed": name in registry,
+            "ok": False,
+            "install": None,
+            "problem": None,
+        }
         if name in registry:
             spec = registry.get(name)
             row["plugin"] = registry.plugin_of(name)
             missing = missing_dependencies(spec)
             if wanted and spec.fingerprint() != wanted:
-                row["problem"] = (f"{name}: the installed spec (plugin {row['plugin']}) has fingerprint "
-                                  f"{spec.fingerprint()}, the model was fused with {wanted}: a different "
-                                  f"version of the model; install the {row['plugin']} version the model was made with")
+                row["problem"] = (
+                    f"{name}: the installed spec (plugin {row['plugin']}) has fingerprint "
+                    f"{spec.fingerprint()}, the model was fused with {wanted}: a different "
+                    f"version of the model; install the {row['plugin']} version the model was made with"
+                )
             elif missing:
                 row["install"] = "pip install " + " ".join(f"'{m}'" for m in missing)
                 row["problem"] = f"{name} needs packages that are not installed: `{row['install']}`"
@@ -212,9 +241,13 @@ def pull(repo_id: str, revision: str | None = None, out: str | Path | None = Non
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     return {
-        "repo_id": repo_id, "revision": revision or "main", "commit": directory.name,
-        "directory": str(directory), "out": str(target) if target else None,
-        "files": len(verify_checkpoint(target or directory)), "task": task_of(config),
+        "repo_id": repo_id,
+        "revision": revision or "main",
+        "commit": directory.name,
+        "directory": str(directory),
+        "out": str(target) if target else None,
+        "files": len(verify_checkpoint(target or directory)),
+        "task": task_of(config),
         "fms": requirements(config),
     }
 
@@ -226,7 +259,9 @@ def search(query: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
     rows = []
     with _hub_errors("hub search"):
         models = HfApi().list_models(
-            filter=SEARCH_TAG, search=query or None, limit=limit,
+            filter=SEARCH_TAG,
+            search=query or None,
+            limit=limit,
             expand=["cardData", "tags", "lastModified", "gated", "private"],
         )
         for info in models:
@@ -234,9 +269,14 @@ def search(query: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
             meta = card.get("fusecpath") or {}
             tags = info.tags or []
             task = meta.get("task") or next((t[5:] for t in tags if t.startswith("task-")), "unknown")
-            rows.append({
-                "id": info.id, "task": task, "fms": meta.get("fms") or [],
-                "license": card.get("license_name") or card.get("license"), "gated": bool(info.gated),
-                "last_modified": info.last_modified.isoformat() if info.last_modified else None,
-            })
+            rows.append(
+                {
+                    "id": info.id,
+                    "task": task,
+                    "fms": meta.get("fms") or [],
+                    "license": card.get("license_name") or card.get("license"),
+                    "gated": bool(info.gated),
+                    "last_modified": info.last_modified.isoformat() if info.last_modified else None,
+                }
+            )
     return rows

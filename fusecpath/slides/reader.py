@@ -75,7 +75,9 @@ class Slide:
             self.mpp, self.mpp_source = file_mpp, "file"
         elif mpp is not None:
             if not (isinstance(mpp, (int, float)) and math.isfinite(mpp) and mpp > 0):
-                raise SlideError(f"{self.path.name}: --mpp must be a positive number of µm per pixel, not {mpp!r}")
+                raise SlideError(
+                    f"{self.path.name}: --mpp must be a positive number of µm per pixel, not {mpp!r}"
+                )
             self.mpp, self.mpp_source = float(mpp), "argument"
         else:
             self._osr.close()
@@ -109,8 +111,17 @@ class Slide:
 
     def info(self) -> SlideInfo:
         w, h = self.dimensions
-        return SlideInfo(self.id, str(self.path), self.mpp, self.mpp_source, w, h, self.level_count,
-                         self.vendor, quick_checksum(self.path))
+        return SlideInfo(
+            self.id,
+            str(self.path),
+            self.mpp,
+            self.mpp_source,
+            w,
+            h,
+            self.level_count,
+            self.vendor,
+            quick_checksum(self.path),
+        )
 
     def best_level(self, downsample: float) -> int:
         """The coarsest level that is still at least as fine as ``downsample`` (level 0 if none is)."""
@@ -131,7 +142,9 @@ class Slide:
         try:
             region = self._osr.read_region((int(x), int(y)), level, (int(width), int(height)))
         except openslide.OpenSlideError as exc:
-            raise SlideError(f"{self.path.name}: tiles cannot be decoded ({exc}); the file is damaged") from exc
+            raise SlideError(
+                f"{self.path.name}: tiles cannot be decoded ({exc}); the file is damaged"
+            ) from exc
         return _on_white(region)
 
     def read_patch(self, x: float, y: float, size_level0: float, out_px: int) -> np.ndarray:
@@ -197,7 +210,9 @@ def _open(path: Path) -> openslide.AbstractSlide:
     except openslide.OpenSlideUnsupportedFormatError:
         pass
     except openslide.OpenSlideError as exc:
-        raise SlideError(f"{path.name}: OpenSlide cannot open it ({exc}); the file is damaged or unsupported") from exc
+        raise SlideError(
+            f"{path.name}: OpenSlide cannot open it ({exc}); the file is damaged or unsupported"
+        ) from exc
     try:  # a plain PNG/JPEG/TIFF image
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # PIL warns on truncated files before it fails on them

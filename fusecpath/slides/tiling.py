@@ -25,7 +25,9 @@ class Tiling:
         return len(self.coords)
 
 
-def _box_means(mask: np.ndarray, x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray) -> np.ndarray:
+def _box_means(
+    mask: np.ndarray, x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray
+) -> np.ndarray:
     """Mean of ``mask`` over each box [y0, y1) x [x0, x1) (mask px), with an integral image."""
     integral = np.zeros((mask.shape[0] + 1, mask.shape[1] + 1), np.int64)
     integral[1:, 1:] = mask.astype(np.int64).cumsum(0).cumsum(1)
@@ -38,8 +40,9 @@ def _box_means(mask: np.ndarray, x0: np.ndarray, y0: np.ndarray, x1: np.ndarray,
     return total / area
 
 
-def tile_tissue(slide: Slide, tissue: TissueMask, mpp: float, read_px: int,
-                min_tissue: float = MIN_TISSUE_FRACTION) -> Tiling:
+def tile_tissue(
+    slide: Slide, tissue: TissueMask, mpp: float, read_px: int, min_tissue: float = MIN_TISSUE_FRACTION
+) -> Tiling:
     """A non-overlapping grid anchored at (0, 0), every patch inside the slide, keeping those whose
     tissue fraction is at least ``min_tissue``; row-major order."""
     size = slide.patch_size_level0(mpp, read_px)
@@ -52,8 +55,10 @@ def tile_tissue(slide: Slide, tissue: TissueMask, mpp: float, read_px: int,
     d = tissue.downsample
     frac = _box_means(
         tissue.mask,
-        np.floor(xs / d).astype(np.int64), np.floor(ys / d).astype(np.int64),
-        np.ceil((xs + size) / d).astype(np.int64), np.ceil((ys + size) / d).astype(np.int64),
+        np.floor(xs / d).astype(np.int64),
+        np.floor(ys / d).astype(np.int64),
+        np.ceil((xs + size) / d).astype(np.int64),
+        np.ceil((ys + size) / d).astype(np.int64),
     )
     keep = frac >= min_tissue
     return Tiling(np.stack([xs[keep], ys[keep]], axis=1), mpp, read_px, size)

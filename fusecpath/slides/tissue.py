@@ -46,8 +46,12 @@ def saturation(rgb: np.ndarray) -> np.ndarray:
     return np.where(high > 0, (high - low) / np.maximum(high, 1.0), 0.0)
 
 
-def tissue_mask(rgb: np.ndarray, um_per_px: float, min_area_um2: float = MIN_TISSUE_UM2,
-                min_hole_um2: float = MIN_HOLE_UM2) -> tuple[np.ndarray, float]:
+def tissue_mask(
+    rgb: np.ndarray,
+    um_per_px: float,
+    min_area_um2: float = MIN_TISSUE_UM2,
+    min_hole_um2: float = MIN_HOLE_UM2,
+) -> tuple[np.ndarray, float]:
     """(mask, threshold): Otsu on saturation (at least MIN_SATURATION), very dark pixels excluded,
     then closing, opening, small holes filled and small objects removed."""
     sat = saturation(rgb)
@@ -109,13 +113,16 @@ def mask_polygons(mask: np.ndarray, downsample: float, tolerance: float = 0.75) 
     return polygons
 
 
-def segment_tissue(slide: Slide, mpp: float = SEGMENTATION_MPP, min_area_um2: float = MIN_TISSUE_UM2) -> TissueMask:
+def segment_tissue(
+    slide: Slide, mpp: float = SEGMENTATION_MPP, min_area_um2: float = MIN_TISSUE_UM2
+) -> TissueMask:
     """Find the tissue of ``slide`` on a view at about ``mpp`` µm/px (coarser for slides so large that
     the view would exceed MAX_VIEW_PX a side, so memory stays bounded)."""
     downsample = max(mpp, max(slide.dimensions) * slide.mpp / MAX_VIEW_PX) / slide.mpp
     # A pyramid level a little coarser than asked is read as it is, rather than a finer one resized.
-    downsample = min((ds for ds in slide.level_downsamples if downsample <= ds <= 1.5 * downsample),
-                     default=downsample)
+    downsample = min(
+        (ds for ds in slide.level_downsamples if downsample <= ds <= 1.5 * downsample), default=downsample
+    )
     rgb, downsample = slide.thumbnail(downsample * slide.mpp)
     mask, threshold = tissue_mask(rgb, downsample * slide.mpp, min_area_um2=min_area_um2)
     return TissueMask(mask, downsample, mask_polygons(mask, downsample), rgb, threshold)
@@ -131,13 +138,18 @@ def to_geojson(tissue: TissueMask, slide_id: str) -> dict[str, Any]:
             if coords[0] != coords[-1]:
                 coords.append(coords[0])
             rings.append(coords)
-        features.append({
-            "type": "Feature",
-            "id": f"{slide_id}-tissue-{i}",
-            "geometry": {"type": "Polygon", "coordinates": rings},
-            "properties": {"objectType": "annotation", "name": f"tissue {i}",
-                           "classification": {"name": "Tissue", "color": [0, 160, 80]}},
-        })
+        features.append(
+            {
+                "type": "Feature",
+                "id": f"{slide_id}-tissue-{i}",
+                "geometry": {"type": "Polygon", "coordinates": rings},
+                "properties": {
+                    "objectType": "annotation",
+                    "name": f"tissue {i}",
+                    "classification": {"name": "Tissue", "color": [0, 160, 80]},
+                },
+            }
+        )
     return {"type": "FeatureCollection", "features": features}
 
 

@@ -28,9 +28,9 @@ def register_encoders(register):
             license="BSD-3-Clause",
             gated=False,
             paper="He et al. 2016, Deep residual learning for image recognition; truncation as in Lu et al. "
-                  "2021, Data-efficient and weakly supervised computational pathology on whole-slide images",
+            "2021, Data-efficient and weakly supervised computational pathology on whole-slide images",
             description="ImageNet ResNet-50 (torchvision weights) up to layer3, global average pool: the "
-                        "classic CLAM baseline. Resize 224 + centre crop, ImageNet norm.",
+            "classic CLAM baseline. Resize 224 + centre crop, ImageNet norm.",
             aliases=("resnet50",),
         )
     )

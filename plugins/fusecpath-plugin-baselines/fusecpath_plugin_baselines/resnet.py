@@ -19,7 +19,9 @@ class TruncatedResNet(nn.Module):
         import timm
 
         super().__init__()
-        self.trunk = timm.create_model(model_name, pretrained=False, features_only=True, out_indices=[out_index])
+        self.trunk = timm.create_model(
+            model_name, pretrained=False, features_only=True, out_indices=[out_index]
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.trunk(x)[-1].mean(dim=(2, 3))

@@ -28,8 +28,9 @@ def test_full_checkpoint_is_truncated_on_load(hf_cache, tmp_path):
     import timm
     from safetensors.torch import save_file
 
-    spec = dataclasses.replace(fusecpath.get_spec("resnet50-trunc"), embed_dim=256,
-                               arch={"model_name": "resnet18", "out_index": 3})
+    spec = dataclasses.replace(
+        fusecpath.get_spec("resnet50-trunc"), embed_dim=256, arch={"model_name": "resnet18", "out_index": 3}
+    )
     torch.manual_seed(0)
     full = timm.create_model("resnet18", pretrained=False).eval()  # the hub file holds the whole network
     save_file(full.state_dict(), str(tmp_path / "model.safetensors"))

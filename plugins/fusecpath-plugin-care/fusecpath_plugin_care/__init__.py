@@ -21,7 +21,7 @@ def register_encoders(register):
             gated=True,
             paper="CARE slide foundation model, https://huggingface.co/Zipper-1/CARE",
             description="CARE slide encoder: AutoModel(trust_remote_code) called with (features, N, grid "
-                        "coords); its wsi_embedding (512-d). Needs CONCH v1.5 features (512 px at 0.5 µm/px).",
+            "coords); its wsi_embedding (512-d). Needs CONCH v1.5 features (512 px at 0.5 µm/px).",
             dependencies=("transformers>=4.40",),
         )
     )

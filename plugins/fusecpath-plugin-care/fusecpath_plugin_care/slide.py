@@ -13,8 +13,9 @@ from fusecpath.zoo import EncoderSpec
 architecture = remote_architecture
 
 
-def care_call(model: nn.Module, features: torch.Tensor, coords: torch.Tensor,
-              patch_size_level0: int | None) -> torch.Tensor:
+def care_call(
+    model: nn.Module, features: torch.Tensor, coords: torch.Tensor, patch_size_level0: int | None
+) -> torch.Tensor:
     """``model(features[1, N, D], N, grid coords[1, N, 2]).wsi_embedding``; grid = level-0 coords // size."""
     size = int(patch_size_level0 or grid_step(coords[0]))
     grid = torch.div(coords, size, rounding_mode="floor").long()

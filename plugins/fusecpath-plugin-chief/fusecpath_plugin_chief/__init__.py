@@ -13,8 +13,10 @@ Nature 2024). Torch-free module.
 import fusecpath
 
 CHIEF_WEIGHTS_URL = "https://drive.google.com/drive/folders/1uRv9A1HuTW5m_pJoyMzdN31bE1i-tDaV"
-CHIEF_PAPER = ("Wang et al. 2024, A pathology foundation model for cancer diagnosis and prognosis "
-               "prediction, Nature 634, doi 10.1038/s41586-024-07894-z")
+CHIEF_PAPER = (
+    "Wang et al. 2024, A pathology foundation model for cancer diagnosis and prognosis "
+    "prediction, Nature 634, doi 10.1038/s41586-024-07894-z"
+)
 
 
 @fusecpath.hookimpl
@@ -37,10 +39,10 @@ def register_encoders(register):
             license="GPL-3.0",
             gated=True,
             paper="Wang et al. 2022, Transformer-based unsupervised contrastive learning for "
-                  "histopathological image classification, Medical Image Analysis 81, 102559; " + CHIEF_PAPER,
+            "histopathological image classification, Medical Image Analysis 81, 102559; " + CHIEF_PAPER,
             description="CTransPath: Swin-T with a convolutional stem, trained with semantically relevant "
-                        "contrastive learning; CHIEF's retrained weights. Read 256 px at 1 µm/px (10x), "
-                        "resize 224 bilinear, ImageNet norm; average of the final tokens.",
+            "contrastive learning; CHIEF's retrained weights. Read 256 px at 1 µm/px (10x), "
+            "resize 224 bilinear, ImageNet norm; average of the final tokens.",
             aliases=("chief-ctranspath",),
         )
     )
@@ -60,7 +62,7 @@ def register_encoders(register):
             gated=False,
             paper=CHIEF_PAPER,
             description="CHIEF slide encoder: gated attention over CTransPath features (768 -> 512 -> 256); "
-                        "the slide embedding is the attention-weighted mean of the patch features. Weights "
-                        f"only from the authors' folder ({CHIEF_WEIGHTS_URL}); set FUSECPATH_WEIGHTS_CHIEF.",
+            "the slide embedding is the attention-weighted mean of the patch features. Weights "
+            f"only from the authors' folder ({CHIEF_WEIGHTS_URL}); set FUSECPATH_WEIGHTS_CHIEF.",
         )
     )

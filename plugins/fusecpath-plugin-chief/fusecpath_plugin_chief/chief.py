@@ -43,8 +43,9 @@ class CHIEF(nn.Module):
     def __init__(self, size: tuple[int, int, int] = (768, 512, 256), n_classes: int = 2):
         super().__init__()
         dim, hidden, attn = size
-        self.attention_net = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Dropout(0.25),
-                                           GatedAttention(hidden, attn))
+        self.attention_net = nn.Sequential(
+            nn.Linear(dim, hidden), nn.ReLU(), nn.Dropout(0.25), GatedAttention(hidden, attn)
+        )
         self.classifiers = nn.Linear(hidden, n_classes)
         self.instance_classifiers = nn.ModuleList(nn.Linear(hidden, 2) for _ in range(n_classes))
         self.att_head = AttentionHead(hidden, attn)
@@ -65,8 +66,10 @@ def architecture(spec: EncoderSpec) -> CHIEF:
 def build(spec: EncoderSpec, weights: Path | None = None) -> nn.Module:
     if weights is None and configured_path(spec) is None:
         url = spec.source.removeprefix("url:")
-        raise WeightsError(f"{spec.name}: {spec.weights_file} is not on the Hugging Face Hub; download it from "
-                           f"{url} and set FUSECPATH_WEIGHTS_CHIEF=PATH")
+        raise WeightsError(
+            f"{spec.name}: {spec.weights_file} is not on the Hugging Face Hub; download it from "
+            f"{url} and set FUSECPATH_WEIGHTS_CHIEF=PATH"
+        )
     path = resolve_weights(spec, explicit=weights)
     state = {k: v for k, v in load_state_dict(path).items() if k != "organ_embedding"}
     model = architecture(spec)

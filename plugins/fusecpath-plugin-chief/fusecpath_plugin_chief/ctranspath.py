@@ -22,8 +22,16 @@ class ConvStem(nn.Module):
     Accepts timm's patch-embedding arguments and returns NHWC tokens, as timm's Swin expects.
     """
 
-    def __init__(self, img_size: int = 224, patch_size: int = 4, in_chans: int = 3, embed_dim: int = 96,
-                 norm_layer=None, output_fmt: str = "NHWC", **_: object):
+    def __init__(
+        self,
+        img_size: int = 224,
+        patch_size: int = 4,
+        in_chans: int = 3,
+        embed_dim: int = 96,
+        norm_layer=None,
+        output_fmt: str = "NHWC",
+        **_: object,
+    ):
         super().__init__()
         if patch_size != 4 or embed_dim % 8:
             raise ValueError("CTransPath's stem is a /4 embedding to a multiple of 8 channels")
@@ -35,8 +43,11 @@ class ConvStem(nn.Module):
         layers: list[nn.Module] = []
         width_in, width = in_chans, embed_dim // 8
         for _stage in range(2):
-            layers += [nn.Conv2d(width_in, width, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(width),
-                       nn.ReLU(inplace=True)]
+            layers += [
+                nn.Conv2d(width_in, width, 3, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(width),
+                nn.ReLU(inplace=True),
+            ]
             width_in, width = width, width * 2
         layers.append(nn.Conv2d(width_in, embed_dim, 1))
         self.proj = nn.Sequential(*layers)
@@ -50,8 +61,9 @@ def architecture(spec: EncoderSpec) -> nn.Module:
     import timm
 
     kwargs = {k: v for k, v in spec.arch.items() if k not in ("model_name", "stem")}
-    return timm.create_model(spec.arch["model_name"], pretrained=False, num_classes=0, embed_layer=ConvStem,
-                             **kwargs)
+    return timm.create_model(
+        spec.arch["model_name"], pretrained=False, num_classes=0, embed_layer=ConvStem, **kwargs
+    )
 
 
 def weights_path(spec: EncoderSpec, weights: Path | None) -> Path:

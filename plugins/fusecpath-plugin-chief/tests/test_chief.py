@@ -31,7 +31,13 @@ def test_architecture_on_meta(name, params):
 
 def test_preprocessing_10x_read_resized_to_224():
     spec = fusecpath.get_spec("ctranspath")
-    assert (spec.mpp, spec.read_px, spec.input_px, spec.crop, spec.interpolation) == (1.0, 256, 224, False, "bilinear")
+    assert (spec.mpp, spec.read_px, spec.input_px, spec.crop, spec.interpolation) == (
+        1.0,
+        256,
+        224,
+        False,
+        "bilinear",
+    )
     patches = torch.randint(0, 256, (2, 256, 256, 3), dtype=torch.uint8)
     torch.testing.assert_close(preprocess(patches, spec), reference_input(patches, spec), atol=1e-5, rtol=0)
 
@@ -43,14 +49,18 @@ def _timm05_layout(state):
         key = re.sub(r"^layers\.(\d+)\.downsample", lambda m: f"layers.{int(m.group(1)) - 1}.downsample", key)
         out[key] = value
         if key.endswith("attn.relative_position_bias_table"):
-            out[key.replace("relative_position_bias_table", "relative_position_index")] = torch.zeros(49, 49).long()
+            out[key.replace("relative_position_bias_table", "relative_position_index")] = torch.zeros(
+                49, 49
+            ).long()
     out["layers.0.blocks.1.attn_mask"] = torch.zeros(64, 49, 49)
     return {"model": out}
 
 
 def test_ctranspath_checkpoint_from_dataset_cache(hf_cache, tmp_path):
     spec = fusecpath.get_spec("ctranspath")
-    small = dataclasses.replace(spec, embed_dim=256, arch=dict(spec.arch, embed_dim=32, num_heads=(1, 2, 4, 8)))
+    small = dataclasses.replace(
+        spec, embed_dim=256, arch=dict(spec.arch, embed_dim=32, num_heads=(1, 2, 4, 8))
+    )
     torch.manual_seed(0)
     direct = ctranspath.architecture(small).eval()
     old = _timm05_layout(direct.state_dict())

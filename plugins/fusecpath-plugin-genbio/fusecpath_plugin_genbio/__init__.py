@@ -20,9 +20,18 @@ def register_encoders(register):
             source="hf-hub:genbio-ai/genbio-pathfm",
             weights_file="model.pth",
             arch={
-                "patch_size": 16, "embed_dim": 1536, "depth": 40, "num_heads": 24, "ffn_ratio": 4,
-                "ffn_align": 64, "storage_tokens": 4, "qkv_bias": False, "layerscale": 1e-5,
-                "rope_base": 100.0, "rope_dtype": "bf16", "norm_eps": 1e-6,
+                "patch_size": 16,
+                "embed_dim": 1536,
+                "depth": 40,
+                "num_heads": 24,
+                "ffn_ratio": 4,
+                "ffn_align": 64,
+                "storage_tokens": 4,
+                "qkv_bias": False,
+                "layerscale": 1e-5,
+                "rope_base": 100.0,
+                "rope_dtype": "bf16",
+                "norm_eps": 1e-6,
             },
             mpp=0.5,
             read_px=224,
@@ -37,7 +46,7 @@ def register_encoders(register):
             gated=False,
             paper="Kapse et al. 2026, GenBio-PathFM (JEDI: JEPA + DINO), bioRxiv 10.1101/2026.03.17.712534",
             description="GenBio-PathFM: ViT-g/16 (1.1B) over single channels; the CLS tokens of the R, G "
-                        "and B images concatenated (4608-d). Resize 224 + centre crop, GenBio's mean/std.",
+            "and B images concatenated (4608-d). Resize 224 + centre crop, GenBio's mean/std.",
             aliases=("genbio",),
         )
     )

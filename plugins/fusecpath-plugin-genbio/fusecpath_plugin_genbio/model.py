@@ -112,9 +112,21 @@ def swiglu_hidden(dim: int, ratio: float, align: int) -> int:
 class ChannelViT(nn.Module):
     """(B, 3, H, W) normalised RGB -> (B, 3 * embed_dim): per-channel CLS tokens, R then G then B."""
 
-    def __init__(self, patch_size: int, embed_dim: int, depth: int, num_heads: int, ffn_ratio: float,
-                 ffn_align: int, storage_tokens: int, qkv_bias: bool, layerscale: float, rope_base: float,
-                 rope_dtype: str, norm_eps: float):
+    def __init__(
+        self,
+        patch_size: int,
+        embed_dim: int,
+        depth: int,
+        num_heads: int,
+        ffn_ratio: float,
+        ffn_align: int,
+        storage_tokens: int,
+        qkv_bias: bool,
+        layerscale: float,
+        rope_base: float,
+        rope_dtype: str,
+        norm_eps: float,
+    ):
         super().__init__()
         self.patch_size = patch_size
         self.patch_embed = nn.Module()
@@ -123,16 +135,23 @@ class ChannelViT(nn.Module):
         self.storage_tokens = nn.Parameter(torch.zeros(1, storage_tokens, embed_dim))
         self.rope_embed = Rope2d(embed_dim // num_heads, rope_base, DTYPES[rope_dtype])
         hidden = swiglu_hidden(embed_dim, ffn_ratio, ffn_align)
-        self.blocks = nn.ModuleList(Block(embed_dim, num_heads, hidden, qkv_bias, layerscale, norm_eps)
-                                    for _ in range(depth))
+        self.blocks = nn.ModuleList(
+            Block(embed_dim, num_heads, hidden, qkv_bias, layerscale, norm_eps) for _ in range(depth)
+        )
         self.norm = nn.LayerNorm(embed_dim, eps=norm_eps)
 
     def channel_cls(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 1, H, W) -> (N, embed_dim), the final-norm CLS token."""
         patches = self.patch_embed.proj(x)
         h, w = patches.shape[-2:]
-        tokens = torch.cat([self.cls_token.expand(len(x), -1, -1), self.storage_tokens.expand(len(x), -1, -1),
-                            patches.flatten(2).transpose(1, 2)], dim=1)
+        tokens = torch.cat(
+            [
+                self.cls_token.expand(len(x), -1, -1),
+                self.storage_tokens.expand(len(x), -1, -1),
+                patches.flatten(2).transpose(1, 2),
+            ],
+            dim=1,
+        )
         rope = self.rope_embed(h, w)
         for block in self.blocks:
             tokens = block(tokens, rope)

@@ -14,7 +14,9 @@ from fusecpath.testing import reference_input
 
 def _small():
     spec = fusecpath.get_spec("genbio-pathfm")
-    return dataclasses.replace(spec, embed_dim=3 * 48, arch=dict(spec.arch, embed_dim=48, depth=2, num_heads=2))
+    return dataclasses.replace(
+        spec, embed_dim=3 * 48, arch=dict(spec.arch, embed_dim=48, depth=2, num_heads=2)
+    )
 
 
 def test_architecture_on_meta():
@@ -50,7 +52,9 @@ def test_checkpoint_round_trip(hf_cache, tmp_path):
     torch.manual_seed(0)
     direct = genbio.architecture(spec).eval()
     state = direct.state_dict()
-    assert {"storage_tokens", "rope_embed.periods", "blocks.1.mlp.w3.weight", "blocks.0.ls1.gamma"} <= set(state)
+    assert {"storage_tokens", "rope_embed.periods", "blocks.1.mlp.w3.weight", "blocks.0.ls1.gamma"} <= set(
+        state
+    )
     assert "blocks.0.attn.qkv.bias" not in state
     torch.save(state, tmp_path / "model.pth")
     hf_cache("genbio-ai/genbio-pathfm", {"model.pth": tmp_path / "model.pth"})

@@ -25,8 +25,8 @@ def register_encoders(register):
             license="CC-BY-NC-ND-4.0",
             gated=False,
             paper="Ma et al. 2025, A generalizable pathology foundation model using a unified knowledge "
-                  "distillation pretraining framework, Nat. Biomed. Eng., doi 10.1038/s41551-025-01488-4",
+            "distillation pretraining framework, Nat. Biomed. Eng., doi 10.1038/s41551-025-01488-4",
             description="GPFM: DINOv2 ViT-L/14 at 224 px, expert knowledge distillation from UNI, CONCH, "
-                        "Phikon and others plus self-distillation; CLS token. Resize 224 bicubic, ImageNet norm.",
+            "Phikon and others plus self-distillation; CLS token. Resize 224 bicubic, ImageNet norm.",
         )
     )

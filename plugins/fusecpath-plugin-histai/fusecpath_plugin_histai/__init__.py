@@ -10,8 +10,9 @@ import fusecpath
 
 HIBOU_MEAN = (0.7068, 0.5755, 0.722)
 HIBOU_STD = (0.195, 0.2316, 0.1816)
-PAPER = ("Nechaev et al. 2024, Hibou: a family of foundational vision transformers for pathology, "
-         "arXiv 2406.05074")
+PAPER = (
+    "Nechaev et al. 2024, Hibou: a family of foundational vision transformers for pathology, arXiv 2406.05074"
+)
 
 
 def _hibou(name: str, repo: str, dim: int, depth: int, heads: int, size: str) -> fusecpath.EncoderSpec:
@@ -23,10 +24,18 @@ def _hibou(name: str, repo: str, dim: int, depth: int, heads: int, size: str) ->
         source=f"hf-hub:{repo}",
         weights_file="model.safetensors",
         arch={
-            "model_type": "dinov2_with_registers", "hidden_size": dim, "num_hidden_layers": depth,
-            "num_attention_heads": heads, "mlp_ratio": 4, "patch_size": 14, "image_size": 224,
-            "num_register_tokens": 4, "use_swiglu_ffn": True, "layerscale_value": 1e-5,
-            "layer_norm_eps": 1e-6, "qkv_bias": True,
+            "model_type": "dinov2_with_registers",
+            "hidden_size": dim,
+            "num_hidden_layers": depth,
+            "num_attention_heads": heads,
+            "mlp_ratio": 4,
+            "patch_size": 14,
+            "image_size": 224,
+            "num_register_tokens": 4,
+            "use_swiglu_ffn": True,
+            "layerscale_value": 1e-5,
+            "layer_norm_eps": 1e-6,
+            "qkv_bias": True,
         },
         mpp=0.5,
         read_px=224,
@@ -40,7 +49,7 @@ def _hibou(name: str, repo: str, dim: int, depth: int, heads: int, size: str) ->
         gated=True,
         paper=PAPER,
         description=f"HistAI Hibou-{size}: DINOv2 ViT-{size}/14 with 4 registers trained on 1.2B tiles; "
-                    "pooler_output (final-norm CLS token). Resize 224 bicubic, Hibou's own mean/std.",
+        "pooler_output (final-norm CLS token). Resize 224 bicubic, Hibou's own mean/std.",
         dependencies=("transformers>=4.48",),
     )
 

@@ -50,16 +50,20 @@ def test_checkpoint_with_hub_key_names_round_trip(hf_cache, tmp_path):
     from safetensors import safe_open
 
     spec = fusecpath.get_spec("hibou-b")
-    small = dataclasses.replace(spec, embed_dim=32, arch=dict(
-        spec.arch, hidden_size=32, num_hidden_layers=2, num_attention_heads=2))
+    small = dataclasses.replace(
+        spec, embed_dim=32, arch=dict(spec.arch, hidden_size=32, num_hidden_layers=2, num_attention_heads=2)
+    )
     torch.manual_seed(0)
     direct = hf_vit.architecture(small).eval()
     direct.model.save_pretrained(tmp_path / "saved")
     weights = tmp_path / "saved" / "model.safetensors"
     with safe_open(str(weights), "pt") as f:
         keys = set(f.keys())
-    assert {"encoder.layer.1.mlp.weights_in.weight", "embeddings.register_tokens",
-            "encoder.layer.0.attention.attention.query.weight"} <= keys
+    assert {
+        "encoder.layer.1.mlp.weights_in.weight",
+        "embeddings.register_tokens",
+        "encoder.layer.0.attention.attention.query.weight",
+    } <= keys
     hf_cache("histai/hibou-b", {"model.safetensors": weights})
     loaded = fusecpath.load_encoder(small)
     x = torch.randn(2, 3, 224, 224)
@@ -73,8 +77,9 @@ def test_incomplete_checkpoint_is_refused(tmp_path):
     from safetensors.torch import save_file
 
     spec = fusecpath.get_spec("hibou-b")
-    small = dataclasses.replace(spec, embed_dim=32, arch=dict(
-        spec.arch, hidden_size=32, num_hidden_layers=2, num_attention_heads=2))
+    small = dataclasses.replace(
+        spec, embed_dim=32, arch=dict(spec.arch, hidden_size=32, num_hidden_layers=2, num_attention_heads=2)
+    )
     state = {k: v for k, v in hf_vit.architecture(small).model.state_dict().items() if "layer.1." not in k}
     save_file(state, str(tmp_path / "model.safetensors"))
     with pytest.raises(WeightsError, match="lacks weights"):

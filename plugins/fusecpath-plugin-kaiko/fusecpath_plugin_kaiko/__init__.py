@@ -13,9 +13,13 @@ import fusecpath
 
 KAIKO_MEAN = (0.5, 0.5, 0.5)
 KAIKO_STD = (0.5, 0.5, 0.5)
-KAIKO_PAPER = "kaiko.ai et al. 2024, Towards large-scale training of pathology foundation models, arXiv 2404.15217"
-MIDNIGHT_PAPER = ("Karasikov et al. 2025, Training state-of-the-art pathology foundation models with orders "
-                  "of magnitude less data, arXiv 2504.05186")
+KAIKO_PAPER = (
+    "kaiko.ai et al. 2024, Towards large-scale training of pathology foundation models, arXiv 2404.15217"
+)
+MIDNIGHT_PAPER = (
+    "Karasikov et al. 2025, Training state-of-the-art pathology foundation models with orders "
+    "of magnitude less data, arXiv 2504.05186"
+)
 
 # name -> (timm architecture, embed_dim, extra timm kwargs, size words)
 VITS = {
@@ -51,7 +55,7 @@ def _vit(name: str) -> fusecpath.EncoderSpec:
         gated=False,
         paper=KAIKO_PAPER,
         description=f"kaiko.ai {words} trained with DINO/DINOv2 on TCGA; CLS token. Resize 224 + centre crop, "
-                    "mean/std 0.5.",
+        "mean/std 0.5.",
         aliases=(name.replace("kaiko-vit", "kaiko-vit-"),),
     )
 
@@ -64,8 +68,14 @@ def _midnight(name: str, pooling: str, dim: int, words: str) -> fusecpath.Encode
         loader="fusecpath.encoders.hf_vit:build",
         source="hf-hub:kaiko-ai/midnight",
         arch={
-            "model_type": "dinov2", "hidden_size": 1536, "num_hidden_layers": 40, "num_attention_heads": 24,
-            "mlp_ratio": 4, "use_swiglu_ffn": True, "patch_size": 14, "image_size": 518,
+            "model_type": "dinov2",
+            "hidden_size": 1536,
+            "num_hidden_layers": 40,
+            "num_attention_heads": 24,
+            "mlp_ratio": 4,
+            "use_swiglu_ffn": True,
+            "patch_size": 14,
+            "image_size": 518,
             "layerscale_value": 1e-5,
         },
         mpp=0.5,
@@ -81,7 +91,7 @@ def _midnight(name: str, pooling: str, dim: int, words: str) -> fusecpath.Encode
         gated=True,
         paper=MIDNIGHT_PAPER,
         description=f"kaiko.ai Midnight-12k: DINOv2 ViT-g/14 trained on 12k slides; {words}. "
-                    "Resize 224 + centre crop, mean/std 0.5.",
+        "Resize 224 + centre crop, mean/std 0.5.",
         dependencies=("transformers>=4.40",),
     )
 
@@ -90,6 +100,12 @@ def _midnight(name: str, pooling: str, dim: int, words: str) -> fusecpath.Encode
 def register_encoders(register):
     for name in VITS:
         register(_vit(name))
-    register(_midnight("midnight", "cls+mean", 3072, "CLS token concatenated with the mean patch token "
-                                                     "(the model card's tile embedding)"))
+    register(
+        _midnight(
+            "midnight",
+            "cls+mean",
+            3072,
+            "CLS token concatenated with the mean patch token (the model card's tile embedding)",
+        )
+    )
     register(_midnight("midnight-cls", "cls", 1536, "CLS token only"))

@@ -15,8 +15,12 @@ from fusecpath.testing import reference_input
 
 # name -> (embed_dim, published parameter count): ViT-S ~22M, ViT-B ~86M, ViT-L/14 ~304M, Midnight ~1.14B.
 PUBLISHED = {
-    "kaiko-vits8": (384, 21.7e6), "kaiko-vits16": (384, 21.7e6), "kaiko-vitb8": (768, 85.8e6),
-    "kaiko-vitb16": (768, 85.8e6), "kaiko-vitl14": (1024, 304.4e6), "midnight": (3072, 1.14e9),
+    "kaiko-vits8": (384, 21.7e6),
+    "kaiko-vits16": (384, 21.7e6),
+    "kaiko-vitb8": (768, 85.8e6),
+    "kaiko-vitb16": (768, 85.8e6),
+    "kaiko-vitl14": (1024, 304.4e6),
+    "midnight": (3072, 1.14e9),
     "midnight-cls": (1536, 1.14e9),
 }
 
@@ -64,8 +68,10 @@ def test_timm_checkpoint_round_trip(hf_cache, tmp_path):
     torch.manual_seed(0)
     direct = timm_vit.architecture(small).eval()
     save_file(direct.trunk.state_dict(), str(tmp_path / "model.safetensors"))
-    hf_cache("1aurent/vit_small_patch16_224.kaiko_ai_towards_large_pathology_fms",
-             {"model.safetensors": tmp_path / "model.safetensors"})
+    hf_cache(
+        "1aurent/vit_small_patch16_224.kaiko_ai_towards_large_pathology_fms",
+        {"model.safetensors": tmp_path / "model.safetensors"},
+    )
     loaded = fusecpath.load_encoder(small)
     x = torch.randn(2, 3, 224, 224)
     with torch.no_grad():

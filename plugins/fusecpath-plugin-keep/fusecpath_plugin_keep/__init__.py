@@ -17,8 +17,13 @@ def register_encoders(register):
             loader="fusecpath_plugin_keep.model:build",
             source="hf-hub:Astaxanthin/KEEP",
             weights_file="model.safetensors",
-            arch={"model_name": "vit_large_patch16_224", "img_size": 224, "patch_size": 16,
-                  "init_values": 1e-5, "projection_dim": 768},
+            arch={
+                "model_name": "vit_large_patch16_224",
+                "img_size": 224,
+                "patch_size": 16,
+                "init_values": 1e-5,
+                "projection_dim": 768,
+            },
             mpp=0.5,
             read_px=224,
             input_px=224,
@@ -29,8 +34,8 @@ def register_encoders(register):
             license="MIT",
             gated=False,
             paper="Zhou et al. 2026, Knowledge-enhanced pretraining for vision-language pathology foundation "
-                  "model on cancer diagnosis, Cancer Cell, doi 10.1016/j.ccell.2026.01.019",
+            "model on cancer diagnosis, Cancer Cell, doi 10.1016/j.ccell.2026.01.019",
             description="KEEP image encoder (encode_image): ViT-L/16 CLS token through the visual projection head, "
-                        "L2-normalised (768-d). Resize 224 bicubic + centre crop, ImageNet norm.",
+            "L2-normalised (768-d). Resize 224 bicubic + centre crop, ImageNet norm.",
         )
     )

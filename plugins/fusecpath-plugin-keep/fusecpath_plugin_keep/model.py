@@ -21,7 +21,9 @@ class KeepVision(nn.Module):
         trunk_arch = {k: v for k, v in arch.items() if k != "projection_dim"}
         self.visual = create_trunk(trunk_arch)
         dim = arch["projection_dim"]
-        self.visual_head = nn.Sequential(nn.Linear(self.visual.num_features, dim), nn.GELU(), nn.Linear(dim, dim))
+        self.visual_head = nn.Sequential(
+            nn.Linear(self.visual.num_features, dim), nn.GELU(), nn.Linear(dim, dim)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.visual_head(self.visual(x)), dim=-1)

@@ -22,7 +22,12 @@ def test_architecture_on_meta():
 
 def test_preprocessing_bicubic_crop_imagenet():
     spec = fusecpath.get_spec("keep")
-    assert (spec.input_px, spec.crop, spec.interpolation, spec.mean) == (224, True, "bicubic", (0.485, 0.456, 0.406))
+    assert (spec.input_px, spec.crop, spec.interpolation, spec.mean) == (
+        224,
+        True,
+        "bicubic",
+        (0.485, 0.456, 0.406),
+    )
     patches = torch.randint(0, 256, (2, 256, 256, 3), dtype=torch.uint8)
     torch.testing.assert_close(preprocess(patches, spec), reference_input(patches, spec), atol=1e-5, rtol=0)
 
@@ -31,14 +36,19 @@ def test_checkpoint_with_keep_key_names(hf_cache, tmp_path):
     from safetensors.torch import save_file
 
     spec = fusecpath.get_spec("keep")
-    small = dataclasses.replace(spec, embed_dim=32, arch=dict(spec.arch, embed_dim=64, depth=2, num_heads=2,
-                                                              projection_dim=32))
+    small = dataclasses.replace(
+        spec, embed_dim=32, arch=dict(spec.arch, embed_dim=64, depth=2, num_heads=2, projection_dim=32)
+    )
     torch.manual_seed(0)
     direct = keep.architecture(small).eval()
-    state = {k.replace(".ls1.gamma", ".ls1.weight").replace(".ls2.gamma", ".ls2.weight"): v
-             for k, v in direct.state_dict().items()}
+    state = {
+        k.replace(".ls1.gamma", ".ls1.weight").replace(".ls2.gamma", ".ls2.weight"): v
+        for k, v in direct.state_dict().items()
+    }
     assert "visual.blocks.0.ls1.weight" in state
-    state.update({"text.embeddings.word_embeddings.weight": torch.randn(10, 8), "logit_scale": torch.ones(())})
+    state.update(
+        {"text.embeddings.word_embeddings.weight": torch.randn(10, 8), "logit_scale": torch.ones(())}
+    )
     save_file(state, str(tmp_path / "model.safetensors"))
     hf_cache("Astaxanthin/KEEP", {"model.safetensors": tmp_path / "model.safetensors"})
     loaded = fusecpath.load_encoder(small)

@@ -33,9 +33,9 @@ def register_encoders(register):
             license="Lunit non-commercial",
             gated=False,
             paper="Kang et al. 2023, Benchmarking self-supervised learning on diverse pathology datasets, "
-                  "CVPR, arXiv 2212.04690",
+            "CVPR, arXiv 2212.04690",
             description="Lunit DINO ViT-S/8 trained on 19M TCGA and in-house tiles; CLS token; Lunit's own "
-                        "mean/std (TRIDENT uses ImageNet's and resize 248 + crop 224 from the timm config).",
+            "mean/std (TRIDENT uses ImageNet's and resize 248 + crop 224 from the timm config).",
             aliases=("lunit-dino-s8",),
         )
     )

@@ -32,8 +32,8 @@ def register_encoders(register):
             gated=True,
             paper="Xiang et al. 2025, A vision-language foundation model for precision oncology, Nature 638",
             description="MUSK image branch: vision CLS token at 384 px (with_head=False, ms_aug=False). "
-                        "Resize 384 bicubic + crop; Inception mean/std 0.5 as in the MUSK README and TRIDENT "
-                        "(lazyslide-models uses ImageNet's).",
+            "Resize 384 bicubic + crop; Inception mean/std 0.5 as in the MUSK README and TRIDENT "
+            "(lazyslide-models uses ImageNet's).",
             dependencies=(MUSK_PACKAGE, "fairscale"),
         )
     )

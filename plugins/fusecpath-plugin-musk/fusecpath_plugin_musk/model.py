@@ -45,5 +45,7 @@ def build(spec: EncoderSpec, weights: Path | None = None) -> nn.Module:
     missing, _unexpected = model.load_state_dict(load_state_dict(path), strict=False)
     params = {name for name, _ in model.named_parameters()}
     if missing := [k for k in missing if k in params]:
-        raise WeightsError(f"{spec.name}: {path} lacks {', '.join(missing[:4])}; is it xiangjx/musk's model.safetensors?")
+        raise WeightsError(
+            f"{spec.name}: {path} lacks {', '.join(missing[:4])}; is it xiangjx/musk's model.safetensors?"
+        )
     return MuskVision(model)

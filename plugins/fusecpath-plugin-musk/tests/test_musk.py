@@ -31,11 +31,15 @@ def test_without_the_package_says_what_to_install():
     assert "musk @ git+https://github.com/lilab-stanford/MUSK" in missing_dependencies(spec)
     report = verify_encoder("musk")
     assert report["built"] is False and "pip install" in report["note"]
-    with pytest.raises(FusecpathError, match=r"pip install 'musk @ git\+https://github.com/lilab-stanford/MUSK'"):
+    with pytest.raises(
+        FusecpathError, match=r"pip install 'musk @ git\+https://github.com/lilab-stanford/MUSK'"
+    ):
         fusecpath.load_encoder("musk")
 
 
-@pytest.mark.skipif(not HAS_MUSK, reason="needs the musk package (git+https://github.com/lilab-stanford/MUSK)")
+@pytest.mark.skipif(
+    not HAS_MUSK, reason="needs the musk package (git+https://github.com/lilab-stanford/MUSK)"
+)
 def test_architecture_on_meta_with_the_package():
     report = verify_encoder("musk")
     assert report["ok"] and report["output_dim"] == 1024

@@ -20,8 +20,14 @@ def register_encoders(register):
             loader="fusecpath.encoders.hf_vit:build",
             source="hf-hub:owkin/phikon",
             arch={
-                "model_type": "vit", "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
-                "intermediate_size": 3072, "patch_size": 16, "image_size": 224, "qkv_bias": True,
+                "model_type": "vit",
+                "hidden_size": 768,
+                "num_hidden_layers": 12,
+                "num_attention_heads": 12,
+                "intermediate_size": 3072,
+                "patch_size": 16,
+                "image_size": 224,
+                "qkv_bias": True,
                 "add_pooling_layer": False,
             },
             mpp=0.5,
@@ -33,9 +39,9 @@ def register_encoders(register):
             license=LICENSE,
             gated=False,
             paper="Filiot et al. 2023, Scaling self-supervised learning for histopathology with masked "
-                  "image modeling, medRxiv 10.1101/2023.07.21.23292757",
+            "image modeling, medRxiv 10.1101/2023.07.21.23292757",
             description="Owkin Phikon: ViT-B/16 trained with iBOT on 40M TCGA tiles; the CLS token of "
-                        "last_hidden_state (ViTModel without pooling layer).",
+            "last_hidden_state (ViTModel without pooling layer).",
             dependencies=TRANSFORMERS,
         )
     )
@@ -47,8 +53,14 @@ def register_encoders(register):
             loader="fusecpath.encoders.hf_vit:build",
             source="hf-hub:owkin/phikon-v2",
             arch={
-                "model_type": "dinov2", "hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16,
-                "mlp_ratio": 4, "patch_size": 16, "image_size": 224, "layerscale_value": 1e-5,
+                "model_type": "dinov2",
+                "hidden_size": 1024,
+                "num_hidden_layers": 24,
+                "num_attention_heads": 16,
+                "mlp_ratio": 4,
+                "patch_size": 16,
+                "image_size": 224,
+                "layerscale_value": 1e-5,
             },
             mpp=0.5,
             read_px=224,
@@ -60,9 +72,9 @@ def register_encoders(register):
             license=LICENSE,
             gated=False,
             paper="Filiot et al. 2024, Phikon-v2, a large and public feature extractor for biomarker "
-                  "prediction, arXiv 2409.09173",
+            "prediction, arXiv 2409.09173",
             description="Owkin Phikon-v2: DINOv2 ViT-L/16 trained on PANCAN-XL (456M tiles, 58k slides); "
-                        "the CLS token of last_hidden_state. Resize 224 + centre crop 224.",
+            "the CLS token of last_hidden_state. Resize 224 + centre crop 224.",
             aliases=("phikonv2",),
             dependencies=TRANSFORMERS,
         )

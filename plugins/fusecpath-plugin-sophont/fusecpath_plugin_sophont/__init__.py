@@ -28,7 +28,7 @@ def register_encoders(register):
             gated=True,
             paper="Kaplan et al. 2025, OpenMidnight, https://github.com/MedARC-AI/OpenMidnight",
             description="OpenMidnight: DINOv2 ViT-g/14 with 4 registers (dinov2_vitg14_reg) trained on 12k "
-                        "TCGA slides at 224 px; final-norm CLS token. Resize 224 + centre crop, ImageNet norm.",
+            "TCGA slides at 224 px; final-norm CLS token. Resize 224 + centre crop, ImageNet norm.",
             aliases=("open-midnight",),
         )
     )

@@ -50,7 +50,9 @@ def test_dinov2_layout_checkpoint_round_trip(hf_cache, tmp_path):
     native = _to_dinov2(direct.trunk.state_dict())
     assert "blocks.1.mlp.w12.weight" in native and native["pos_embed"].shape[1] == 1 + 16 * 16
     torch.save(native, tmp_path / "teacher_checkpoint_load.pt")
-    hf_cache("SophontAI/OpenMidnight", {"teacher_checkpoint_load.pt": tmp_path / "teacher_checkpoint_load.pt"})
+    hf_cache(
+        "SophontAI/OpenMidnight", {"teacher_checkpoint_load.pt": tmp_path / "teacher_checkpoint_load.pt"}
+    )
     loaded = fusecpath.load_encoder(small)
     x = torch.randn(2, 3, 224, 224)
     with torch.no_grad():
