@@ -141,3 +141,15 @@ def test_predict_refuses_models_it_cannot_run(tmp_path, fused_run):
     ):
         predict([root / "held"], tmp_path / "missing", tmp_path / "out")
     assert not (tmp_path / "out").exists()  # refused before any work
+
+
+def test_predict_shards_cover_the_slides_like_one_run(tmp_path, fused_run):
+    from fusecpath.predict import predict
+
+    root, _ = fused_run
+    for index in range(2):
+        result = predict([root / "held"], root / "run", tmp_path, shard=f"{index}/2", progress=False)
+        assert result.predictions.name == f"predictions-{index}-of-2.csv" and not result.failures
+    whole = predict([root / "held"], root / "run", tmp_path, progress=False)  # features reused
+    shards = read_csv(tmp_path / "predictions-0-of-2.csv") + read_csv(tmp_path / "predictions-1-of-2.csv")
+    assert sorted(shards, key=lambda r: r["slide_id"]) == read_csv(whole.predictions)
