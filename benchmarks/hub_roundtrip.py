@@ -3,8 +3,8 @@
 fuse (hed-stain + gabor-texture) on a synthetic training cohort -> push to a local Hub-compatible server
 (tests/hubserver.py, the real huggingface_hub client) -> pull into a fresh cache -> predict held-out slides
 offline, and compare with the local model's predictions. Then, on the held-out positive slides: the
-fraction of the top-attention tissue patches that lie in the generator's planted cue regions, against the
-fraction of tissue those regions cover.
+fraction of the top-attention tissue patches that lie in the generator's planted joint region (what
+makes a slide positive), against the fraction of tissue it covers.
 
     .venv/bin/python benchmarks/hub_roundtrip.py [--train 32] [--held 8] [--out /tmp/fusecpath-hub-bench]
 """
@@ -40,7 +40,7 @@ def main() -> None:
 
     from fusecpath.features.store import feature_path, open_features
     from fusecpath.fusion import FuseOptions, fuse
-    from fusecpath.synth import COLOUR_CUE, GLASS, TEXTURE_CUE, make_cohort, patch_truth
+    from fusecpath.synth import GLASS, JOINT_CUE, make_cohort, patch_truth
     from fusecpath.training.loop import TrainConfig
 
     torch.set_num_threads(1)
@@ -153,18 +153,18 @@ def main() -> None:
         geo = json.loads(Path(row["geojson"]).read_text())
         attention = np.array([f["properties"]["attention"] for f in geo["features"]])
         tissue = classes != GLASS
-        cue = np.isin(classes, [COLOUR_CUE, TEXTURE_CUE])
+        cue = classes == JOINT_CUE  # the region that makes a slide positive
         order = np.argsort(-attention[tissue])
         top = order[: max(1, int(round(args.top * tissue.sum())))]
         inside.append(cue[tissue][top].mean())
         cover.append(cue[tissue].mean())
         print(
-            f"  {sid}: {inside[-1]:.2f} of top patches in cue regions vs {cover[-1]:.2f} of tissue "
+            f"  {sid}: {inside[-1]:.2f} of top patches in the joint region vs {cover[-1]:.2f} of tissue "
             f"({tissue.sum()} tissue patches)"
         )
     if inside:
         print(
-            f"  mean: {np.mean(inside):.2f} in cue regions vs {np.mean(cover):.2f} of tissue "
+            f"  mean: {np.mean(inside):.2f} in the joint region vs {np.mean(cover):.2f} of tissue "
             f"(enrichment x{np.mean(inside) / max(np.mean(cover), 1e-9):.1f})"
         )
 

@@ -318,6 +318,12 @@ def _add_fusion_commands(app: typer.Typer) -> None:
         ] = 10,
         bags: Annotated[int, typer.Option(help="N_R, bags a slide.")] = 50,
         hidden: Annotated[int, typer.Option(help="Hidden size of the re-embedding.")] = 512,
+        layer_scale: Annotated[
+            float | None,
+            typer.Option(
+                "--layer-scale", help="Start CR²T's branches at this gain (e.g. 0.01; small cohorts)."
+            ),
+        ] = None,
         optimizer: Annotated[str, typer.Option(help="sgd (the paper's) or adamw.")] = "sgd",
         lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-4,
         batch_size: Annotated[int, typer.Option("--batch-size", help="Bags a batch.")] = 64,
@@ -341,7 +347,7 @@ def _add_fusion_commands(app: typer.Typer) -> None:
             n_clusters=clusters,
             per_cluster=per_cluster,
             n_bags=bags,
-            arch={"hidden": hidden},
+            arch={"hidden": hidden, "layer_scale": layer_scale},
             mpp=mpp,
             progress=not as_json,
             train=TrainConfig(

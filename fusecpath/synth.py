@@ -10,9 +10,13 @@ hematoxylin nuclei. The class signal is a multiple-instance problem split across
   blobs, with the same stain densities and the same nuclear fraction (so the colour statistics of
   hed-stain barely change; gabor-texture sees it).
 
-Positive slides carry both cues in separate small regions; negatives carry none, the colour cue only or
-the texture cue only (in equal thirds). A detector of one cue therefore tops out near AUROC 0.83;
-seeing both separates the classes. ``ground_truth.json`` lists, per slide, the label, the cue regions
+Every slide carries both cues on the same share of its tissue; what differs is where. In positive
+slides they fall on the same cells (one region that is both shifted in colour and banded); in negative
+slides they sit in two separate regions. Each encoder alone therefore sees the same thing in both
+classes, and so does any mean of the features (the cue fractions are equal): only a model that reads
+colour and texture *of the same patch* together can tell the classes apart. That is the case fusion
+at patch level is for, built on purpose; it shows what the method can do, not what it does on real
+slides. ``ground_truth.json`` lists, per slide, the label, the cue regions
 (level-0 bounding boxes and polygons) and the fraction of tissue they cover; ``truth/<slide>.png`` is a
 low-resolution label map (one class index per pixel, see CLASSES); ``patch_truth`` turns it into the
 majority class of each patch.
@@ -37,8 +41,9 @@ from scipy import ndimage
 
 from fusecpath.errors import FusecpathError
 
-CLASSES = ("glass", "stroma", "epithelium", "colour_cue", "texture_cue")
-GLASS, STROMA, EPITHELIUM, COLOUR_CUE, TEXTURE_CUE = range(len(CLASSES))
+CLASSES = ("glass", "stroma", "epithelium", "colour_cue", "texture_cue", "joint_cue")
+GLASS, STROMA, EPITHELIUM, COLOUR_CUE, TEXTURE_CUE, JOINT_CUE = range(len(CLASSES))
+CUES = {COLOUR_CUE: "colour", TEXTURE_CUE: "texture", JOINT_CUE: "joint"}
 CELL_UM = 16.0  # µm per pixel of the label map
 TILE = 256  # TIFF tile side
 FIELD_UM = 256.0  # period of the texture fields, µm
@@ -51,7 +56,17 @@ H_OD = np.array([0.65, 0.70, 0.29]) / np.linalg.norm([0.65, 0.70, 0.29]) * 2.3
 E_OD = np.array([0.07, 0.99, 0.11]) / np.linalg.norm([0.07, 0.99, 0.11]) * 2.3
 RESIDUAL_OD = np.array([0.27, 0.57, 0.78]) / np.linalg.norm([0.27, 0.57, 0.78])  # off the H-E plane
 LUMA = np.array([0.299, 0.587, 0.114])
-NEGATIVE_KINDS = ("none", "colour", "texture")
+# The cue regions of each kind of slide, and the kinds of each class (cycled over its slides) per design.
+REGIONS = {
+    "joint": (JOINT_CUE,),
+    "separate": (COLOUR_CUE, TEXTURE_CUE),
+    "colour-twice": (COLOUR_CUE, COLOUR_CUE),
+    "texture-twice": (TEXTURE_CUE, TEXTURE_CUE),
+}
+DESIGNS = {
+    "joint": {1: ("joint",), 0: ("separate",)},
+    "pairs": {1: ("separate",), 0: ("colour-twice", "texture-twice")},
+}
 
 
 @dataclass(frozen=True)
@@ -65,8 +80,9 @@ class SynthOptions:
     tissue_fraction: float = 0.6  # of the slide area
     epithelium_fraction: float = 0.4  # of the tissue
     cue_fraction: float = 0.08  # of the tissue, for each cue region
-    colour_shift: float = 28.0  # RGB levels of the chroma shift in the colour cue
+    colour_shift: float = 18.0  # RGB levels of the chroma shift (larger clips and leaks into grey)
     quality: int = 85  # JPEG quality
+    design: str = "joint"  # a key of DESIGNS
     workers: int = 0  # processes writing slides (0: one a CPU, at most 4)
 
     def __post_init__(self) -> None:
@@ -79,6 +95,8 @@ class SynthOptions:
             raise FusecpathError(
                 "synth: tissue_fraction must be in [0.05, 0.95] and cue_fraction in (0, 0.3]"
             )
+        if self.design not in DESIGNS:
+            raise FusecpathError(f"synth: design must be one of {', '.join(DESIGNS)}, not {self.design!r}")
 
     def mpp_for(self, index: int) -> float:
         mpps = self.mpp if isinstance(self.mpp, tuple) else (self.mpp,)
@@ -112,7 +130,8 @@ class Fields:
     bands: np.ndarray  # oriented bands of the texture cue, standardised like ``nuclei``
     fibres: np.ndarray  # stroma fibres, in [0, 1]
     grain: np.ndarray  # fine noise, standardised
-    stain: np.ndarray  # (3, size, size) slow variation of hematoxylin, eosin and residual tint, standardised
+    stain: np.ndarray  # (4, size, size) slow variation of hematoxylin, eosin, residual tint and nuclear
+    # density, standardised
 
 
 @lru_cache(maxsize=8)
@@ -147,7 +166,7 @@ def texture_fields(mpp: float, seed: int) -> Fields:
     fibres = 1.0 / (1.0 + np.exp(-2.0 * fibre))
     grain = _spectral_noise(rng, size, lambda fx, fy: np.ones_like(fx * fy))
     slow = np.stack(
-        [_spectral_noise(rng, size, lambda fx, fy: _band(fx, fy, size / 1.5, 0.8)) for _ in range(3)]
+        [_spectral_noise(rng, size, lambda fx, fy: _band(fx, fy, size / 1.5, 0.8)) for _ in range(4)]
     )
     return Fields(
         size, nuclei.astype(np.float32), bands.astype(np.float32), fibres.astype(np.float32), grain, slow
@@ -176,7 +195,7 @@ class SlidePlan:
     width: int
     height: int
     label: int
-    kind: str  # "both", "none", "colour" or "texture"
+    kind: str  # a key of REGIONS
     seed: int
     cohort_seed: int
     colour_shift: float
@@ -184,6 +203,7 @@ class SlidePlan:
     stain_h: float = 1.0  # this slide's hematoxylin and eosin strength (a scanner/lab batch effect)
     stain_e: float = 1.0
     tint: float = 0.03  # this slide's mean residual tint (OD)
+    density: float = 0.0  # this slide's shift of the nuclear threshold (N(0, 1) units; + is sparser)
 
 
 def _smooth_field(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> np.ndarray:
@@ -205,12 +225,7 @@ def label_map(
     epi_score = _smooth_field(rng, shape, 5.0)
     epithelium = tissue & (epi_score > np.quantile(epi_score[tissue], 1 - options.epithelium_fraction))
     labels[epithelium] = EPITHELIUM
-    cues = {
-        "both": (COLOUR_CUE, TEXTURE_CUE),
-        "colour": (COLOUR_CUE,),
-        "texture": (TEXTURE_CUE,),
-        "none": (),
-    }[kind]
+    cues = REGIONS[kind]
     radius = math.sqrt(options.cue_fraction * tissue.sum() / math.pi)
     inner = ndimage.binary_erosion(tissue, iterations=max(1, int(radius * 0.6)))
     candidates = np.argwhere(inner if inner.any() else tissue)
@@ -239,13 +254,17 @@ COLOUR_DIRECTION = _luma_free((1.0, -0.1, -1.0))  # towards orange, grey level u
 
 
 # Per class: hematoxylin amplitude and floor, nuclear threshold (top 30% / top 8% of N(0, 1)), eosin.
-_H_AMP = np.array([0.0, 0.5, 0.55, 0.55, 0.55], np.float32)
-_H_FLOOR = np.array([0.0, 0.02, 0.06, 0.06, 0.06], np.float32)
-_THRESHOLD = np.array([9.0, 1.405, 0.524, 0.524, 0.524], np.float32)
-_E_BASE = np.array([0.01, 0.16, 0.22, 0.22, 0.22], np.float32)
-_E_FIBRE = np.array([0.0, 0.22, 0.0, 0.0, 0.0], np.float32)
-_GRAIN = np.array([0.015, 0.035, 0.035, 0.035, 0.035], np.float32)
+_H_AMP = np.array([0.0, 0.5, 0.55, 0.55, 0.55, 0.55], np.float32)
+_H_FLOOR = np.array([0.0, 0.02, 0.06, 0.06, 0.06, 0.06], np.float32)
+_THRESHOLD = np.array([9.0, 1.405, 0.524, 0.524, 0.524, 0.524], np.float32)
+_E_BASE = np.array([0.01, 0.16, 0.22, 0.22, 0.22, 0.22], np.float32)
+_E_FIBRE = np.array([0.0, 0.22, 0.0, 0.0, 0.0, 0.0], np.float32)
+_GRAIN = np.array([0.015, 0.035, 0.035, 0.035, 0.035, 0.035], np.float32)
+_COLOURED = np.array([0, 0, 0, 1, 0, 1], np.float32)  # classes with the chroma shift
+_BANDED = np.array([0, 0, 0, 0, 1, 1], bool)  # classes with oriented bands of nuclei
 STAIN_VARIATION = 0.2  # relative spread of stain uptake across the tissue
+DENSITY_VARIATION = 0.25  # spread of the nuclear threshold across the tissue (N(0, 1) units)
+SLIDE_DENSITY_VARIATION = 0.3  # spread of the nuclear threshold between slides
 SLIDE_STAIN_VARIATION = 0.12  # relative spread of stain strength between slides
 RESIDUAL_VARIATION = 0.06  # OD spread of a tint off the H-E plane (section thickness, mounting, ...)
 RENDER_MPP = 0.5  # slides finer than this are rendered at an integer multiple of their mpp and upsampled
@@ -260,18 +279,20 @@ def _render(plan: SlidePlan, labels: np.ndarray, r0: int, r1: int, width: int, s
     mpp = plan.mpp * scale
     fields = texture_fields(mpp, plan.cohort_seed)
     rng = np.random.default_rng([plan.seed, 1])
-    offsets = [tuple(int(v) for v in rng.integers(0, fields.size, 2)) for _ in range(7)]
+    offsets = [tuple(int(v) for v in rng.integers(0, fields.size, 2)) for _ in range(8)]
     height = r1 - r0
     cell = CELL_UM / mpp
     rows = np.clip(((np.arange(r0, r1) + 0.5) / cell).astype(np.int64), 0, labels.shape[0] - 1)
     cols = np.minimum(((np.arange(width) + 0.5) / cell).astype(np.int64), labels.shape[1] - 1)
     cls = labels[rows][:, cols]
     pattern = _tiled(fields.nuclei, r0, height, width, offsets[0])
-    texture = cls == TEXTURE_CUE
+    texture = _BANDED[cls]
     if texture.any():
         np.copyto(pattern, _tiled(fields.bands, r0, height, width, offsets[1]), where=texture)
-    # hematoxylin: a soft threshold of the nuclear pattern, per class
+    # hematoxylin: a soft threshold of the nuclear pattern, per class, at a nuclear density that drifts
     pattern -= _THRESHOLD[cls]
+    pattern -= _tiled(fields.stain[3], r0, height, width, offsets[7]) * DENSITY_VARIATION
+    pattern -= np.float32(plan.density)
     pattern *= EDGE_SLOPE
     pattern += 0.5
     np.clip(pattern, 0.0, 1.0, out=pattern)
@@ -290,11 +311,7 @@ def _render(plan: SlidePlan, labels: np.ndarray, r0: int, r1: int, width: int, s
     tint += plan.tint
     tint *= cls != GLASS
     rgb = np.empty((height, width, 3), np.uint8)
-    colour = (
-        (cls == COLOUR_CUE).astype(np.float32) * plan.colour_shift
-        if plan.kind in ("both", "colour")
-        else None
-    )
+    colour = _COLOURED[cls] * np.float32(plan.colour_shift)
     for c in range(3):
         od = c_h * np.float32(H_OD[c])
         od += c_e * np.float32(E_OD[c])
@@ -305,8 +322,7 @@ def _render(plan: SlidePlan, labels: np.ndarray, r0: int, r1: int, width: int, s
         np.exp(od, out=od)
         od *= 250.0
         od += 0.5
-        if colour is not None:
-            od += colour * np.float32(COLOUR_DIRECTION[c])
+        od += colour * np.float32(COLOUR_DIRECTION[c])
         np.clip(od, 0, 255, out=od)
         rgb[..., c] = od
     return rgb
@@ -418,7 +434,7 @@ def _region_entries(labels: np.ndarray, plan: SlidePlan) -> list[dict[str, Any]]
     cell = CELL_UM / plan.mpp
     tissue = int((labels != GLASS).sum())
     regions = []
-    for cue, name in ((COLOUR_CUE, "colour"), (TEXTURE_CUE, "texture")):
+    for cue, name in CUES.items():
         mask = labels == cue
         if not mask.any():
             continue
@@ -470,15 +486,9 @@ def _plans(out: Path, n_slides: int, seed: int, options: SynthOptions) -> list[t
     patients = [(f"SYN-{i:03d}", 2 if i < n_pairs else 1) for i in range(n_slides - n_pairs)]
     labels = rng.permutation([i % 2 for i in range(len(patients))])
     rows = []
-    negatives = 0
     for (patient, count), label in zip(patients, labels, strict=True):
-        for k in range(count):
-            if label == 1:
-                kind = "both"
-            else:
-                kind = NEGATIVE_KINDS[negatives % 3]
-                negatives += 1
-            rows.append((patient, k, int(label), kind))
+        kinds = DESIGNS[options.design][int(label)]
+        rows += [(patient, k, int(label), kinds[len(rows) % len(kinds)]) for k in range(count)]
     plans = []
     for index, (patient, k, label, kind) in enumerate(rows):
         fmt = options.formats[index % len(options.formats)]
@@ -500,6 +510,7 @@ def _plans(out: Path, n_slides: int, seed: int, options: SynthOptions) -> list[t
             stain_h=float(1 + SLIDE_STAIN_VARIATION * rng.uniform(-1, 1)),
             stain_e=float(1 + SLIDE_STAIN_VARIATION * rng.uniform(-1, 1)),
             tint=float(rng.uniform(0.0, 0.06)),
+            density=float(SLIDE_DENSITY_VARIATION * rng.uniform(-1, 1)),
         )
         plans.append((plan, patient))
     return plans
@@ -538,9 +549,10 @@ def make_cohort(out: str | Path, n_slides: int, seed: int = 0, **options: Any) -
         "options": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(opts).items()},
         "classes": list(CLASSES),
         "design": (
-            "positive = colour cue AND texture cue (separate regions); negative = none, colour "
-            "only or texture only (thirds). colour cue: chroma shift at constant luminance; "
-            "texture cue: oriented bands of nuclei with the same stain densities."
+            "positive = colour cue and texture cue on the same cells (one joint region); negative = "
+            "the same cues on the same share of tissue, in two separate regions. colour cue: chroma "
+            "shift at constant luminance; texture cue: oriented bands of nuclei with the same stain "
+            "densities."
         ),
         "slides": {t["slide_id"]: t for t in truths},
     }

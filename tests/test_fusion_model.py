@@ -46,6 +46,22 @@ def test_cross_cluster_attention_mixes_clusters_within_a_bag():
         assert not torch.allclose(block(x)[0, 0], block(y)[0, 0])  # cluster 0 hears about it
 
 
+def test_layer_scale_starts_the_block_near_the_identity_and_is_learned():
+    torch.manual_seed(0)
+    plain = CR2TBlock(16, n_heads=4, n_summaries=2).eval()
+    scaled = CR2TBlock(16, n_heads=4, n_summaries=2, layer_scale=0.01).eval()
+    scaled.load_state_dict(plain.state_dict(), strict=False)  # same attention weights, gains added
+    x = torch.randn(2, 3, 5, 16)
+    with torch.no_grad():
+        change_plain, change_scaled = (plain(x) - x).abs().mean(), (scaled(x) - x).abs().mean()
+    assert change_scaled < 0.05 * change_plain  # the residual branches start 100x quieter
+    scaled(x).sum().backward()
+    assert all(g.grad is not None and g.grad.abs().sum() > 0 for g in scaled.gains)
+    config = {**CONFIG, "arch": {**CONFIG["arch"], "layer_scale": 0.01}}
+    assert sum(1 for k in FusedModel(config).state_dict() if ".gains." in k) == 2
+    assert not any(".gains." in k for k in FusedModel(CONFIG).state_dict())
+
+
 def test_distillation_gradients_reach_teacher_projections_and_shared_head():
     torch.manual_seed(0)
     model = FusedModel(CONFIG)

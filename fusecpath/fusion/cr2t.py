@@ -73,17 +73,28 @@ class CrossClusterAttention(nn.Module):
 
 
 class CR2TBlock(nn.Module):
-    """Pre-norm residual C-MSA then CC-MSA."""
+    """Pre-norm residual C-MSA then CC-MSA. With ``layer_scale`` each branch's output is multiplied by a
+    learnable per-channel gain starting at that value (LayerScale, Touvron et al. 2021): the block starts
+    close to the identity and brings in context only as far as training asks for it."""
 
     def __init__(
-        self, dim: int, n_heads: int = 8, kernel: int = 15, n_summaries: int = 3, dropout: float = 0.0
+        self,
+        dim: int,
+        n_heads: int = 8,
+        kernel: int = 15,
+        n_summaries: int = 3,
+        dropout: float = 0.0,
+        layer_scale: float | None = None,
     ) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim)
         self.within = ClusterAttention(dim, n_heads, kernel, dropout)
         self.norm2 = nn.LayerNorm(dim)
         self.across = CrossClusterAttention(dim, n_heads, n_summaries, dropout)
+        gains = (torch.full((dim,), float(layer_scale)) for _ in range(2)) if layer_scale is not None else ()
+        self.gains = nn.ParameterList(nn.Parameter(g) for g in gains)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.within(self.norm1(x))
-        return x + self.across(self.norm2(x))
+        within, across = (self.gains[0], self.gains[1]) if len(self.gains) else (1.0, 1.0)
+        x = x + within * self.within(self.norm1(x))
+        return x + across * self.across(self.norm2(x))

@@ -25,6 +25,7 @@ ARCH_DEFAULTS: dict[str, Any] = {
     "n_blocks": 1,
     "n_summaries": 3,
     "attn_dim": 128,
+    "layer_scale": None,  # CR²T branch gains' start (LayerScale); None: no gains, as the paper
 }
 
 
@@ -76,7 +77,14 @@ class FusedModel(nn.Module, CheckpointMixin):
         self.norm = Standardise(in_dim, dims)
         self.proj = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Dropout(arch["dropout"]))
         self.blocks = nn.ModuleList(
-            CR2TBlock(hidden, arch["n_heads"], arch["kernel"], arch["n_summaries"], arch["attn_dropout"])
+            CR2TBlock(
+                hidden,
+                arch["n_heads"],
+                arch["kernel"],
+                arch["n_summaries"],
+                arch["attn_dropout"],
+                arch["layer_scale"],
+            )
             for _ in range(arch["n_blocks"])
         )
         self.final_norm = nn.LayerNorm(hidden)
