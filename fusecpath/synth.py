@@ -56,17 +56,7 @@ H_OD = np.array([0.65, 0.70, 0.29]) / np.linalg.norm([0.65, 0.70, 0.29]) * 2.3
 E_OD = np.array([0.07, 0.99, 0.11]) / np.linalg.norm([0.07, 0.99, 0.11]) * 2.3
 RESIDUAL_OD = np.array([0.27, 0.57, 0.78]) / np.linalg.norm([0.27, 0.57, 0.78])  # off the H-E plane
 LUMA = np.array([0.299, 0.587, 0.114])
-# The cue regions of each kind of slide, and the kinds of each class (cycled over its slides) per design.
-REGIONS = {
-    "joint": (JOINT_CUE,),
-    "separate": (COLOUR_CUE, TEXTURE_CUE),
-    "colour-twice": (COLOUR_CUE, COLOUR_CUE),
-    "texture-twice": (TEXTURE_CUE, TEXTURE_CUE),
-}
-DESIGNS = {
-    "joint": {1: ("joint",), 0: ("separate",)},
-    "pairs": {1: ("separate",), 0: ("colour-twice", "texture-twice")},
-}
+KINDS = {1: "joint", 0: "separate"}  # label -> where the cues are
 
 
 @dataclass(frozen=True)
@@ -82,7 +72,6 @@ class SynthOptions:
     cue_fraction: float = 0.08  # of the tissue, for each cue region
     colour_shift: float = 18.0  # RGB levels of the chroma shift (larger clips and leaks into grey)
     quality: int = 85  # JPEG quality
-    design: str = "joint"  # a key of DESIGNS
     workers: int = 0  # processes writing slides (0: one a CPU, at most 4)
 
     def __post_init__(self) -> None:
@@ -95,8 +84,6 @@ class SynthOptions:
             raise FusecpathError(
                 "synth: tissue_fraction must be in [0.05, 0.95] and cue_fraction in (0, 0.3]"
             )
-        if self.design not in DESIGNS:
-            raise FusecpathError(f"synth: design must be one of {', '.join(DESIGNS)}, not {self.design!r}")
 
     def mpp_for(self, index: int) -> float:
         mpps = self.mpp if isinstance(self.mpp, tuple) else (self.mpp,)
@@ -195,7 +182,7 @@ class SlidePlan:
     width: int
     height: int
     label: int
-    kind: str  # a key of REGIONS
+    kind: str  # "joint" (positive) or "separate" (negative)
     seed: int
     cohort_seed: int
     colour_shift: float
@@ -225,7 +212,7 @@ def label_map(
     epi_score = _smooth_field(rng, shape, 5.0)
     epithelium = tissue & (epi_score > np.quantile(epi_score[tissue], 1 - options.epithelium_fraction))
     labels[epithelium] = EPITHELIUM
-    cues = REGIONS[kind]
+    cues = {"joint": (JOINT_CUE,), "separate": (COLOUR_CUE, TEXTURE_CUE)}[kind]
     radius = math.sqrt(options.cue_fraction * tissue.sum() / math.pi)
     inner = ndimage.binary_erosion(tissue, iterations=max(1, int(radius * 0.6)))
     candidates = np.argwhere(inner if inner.any() else tissue)
@@ -487,8 +474,7 @@ def _plans(out: Path, n_slides: int, seed: int, options: SynthOptions) -> list[t
     labels = rng.permutation([i % 2 for i in range(len(patients))])
     rows = []
     for (patient, count), label in zip(patients, labels, strict=True):
-        kinds = DESIGNS[options.design][int(label)]
-        rows += [(patient, k, int(label), kinds[len(rows) % len(kinds)]) for k in range(count)]
+        rows += [(patient, k, int(label), KINDS[int(label)]) for k in range(count)]
     plans = []
     for index, (patient, k, label, kind) in enumerate(rows):
         fmt = options.formats[index % len(options.formats)]
