@@ -20,6 +20,7 @@ Set FUSECPATH_DEMO_DIR to choose the folder (default ./demo-output) and FUSECPAT
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -56,12 +57,12 @@ def main() -> None:
     cohort, features, run = out / "cohort", out / "features", out / "run"
     start = time.perf_counter()
 
-    labels = cohort / "labels.csv"
-    if labels.is_file():
+    from fusecpath.synth import GENERATOR, make_cohort
+
+    labels, truth = cohort / "labels.csv", cohort / "ground_truth.json"
+    if labels.is_file() and truth.is_file() and json.loads(truth.read_text()).get("generator") == GENERATOR:
         console.print(f"[bold]1. synth[/bold]: reusing {labels}")
     else:
-        from fusecpath.synth import make_cohort
-
         console.print(f"[bold]1. synth[/bold]: {n_slides} slides into {cohort} ...")
         labels = make_cohort(cohort, n_slides, seed=0)
 

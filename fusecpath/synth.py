@@ -57,6 +57,7 @@ E_OD = np.array([0.07, 0.99, 0.11]) / np.linalg.norm([0.07, 0.99, 0.11]) * 2.3
 RESIDUAL_OD = np.array([0.27, 0.57, 0.78]) / np.linalg.norm([0.27, 0.57, 0.78])  # off the H-E plane
 LUMA = np.array([0.299, 0.587, 0.114])
 KINDS = {1: "joint", 0: "separate"}  # label -> where the cues are
+GENERATOR = "fusecpath-synth 2 (joint cue)"  # changes whenever the same seed would give other slides
 
 
 @dataclass(frozen=True)
@@ -531,6 +532,7 @@ def make_cohort(out: str | Path, n_slides: int, seed: int = 0, **options: Any) -
     else:
         truths = [_make_one(p, opts, str(truth_dir)) for p, _ in plans]
     truth = {
+        "generator": GENERATOR,
         "seed": seed,
         "options": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(opts).items()},
         "classes": list(CLASSES),

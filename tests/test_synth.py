@@ -66,6 +66,7 @@ def test_labels_and_ground_truth(small_cohort):
     assert list(rows[0]) == ["slide_id", "label", "patient_id"]
     truth = json.loads((small_cohort / "ground_truth.json").read_text())
     assert truth["classes"] == list(CLASSES) and set(truth["slides"]) == {r["slide_id"] for r in rows}
+    assert truth["generator"] == synth.GENERATOR  # what `make demo` checks before reusing a cohort
     for row in rows:
         entry = truth["slides"][row["slide_id"]]
         cues = {r["cue"] for r in entry["regions"]}
