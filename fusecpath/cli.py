@@ -258,6 +258,9 @@ def _add_features_commands(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option(help="Random seed (same seed, same cohort).")] = 0,
         mpp: Annotated[str, typer.Option(help="Level-0 µm/px; comma-separated values are cycled.")] = "0.5",
         formats: Annotated[str, typer.Option(help="svs and/or tiff, cycled over the slides.")] = "svs,tiff",
+        design: Annotated[
+            str, typer.Option(help="joint (cues on the same cells) or regions (cues in different regions).")
+        ] = "joint",
         as_json: JsonOpt = False,
     ) -> None:
         """Write a synthetic H&E cohort (SVS/TIFF pyramids, labels.csv, ground_truth.json)."""
@@ -268,7 +271,12 @@ def _add_features_commands(app: typer.Typer) -> None:
         except ValueError:
             raise typer.BadParameter("use numbers, e.g. 0.5 or 0.25,0.5", param_hint="--mpp") from None
         labels = make_cohort(
-            out, slides, seed=seed, mpp=mpps, formats=tuple(f.strip() for f in formats.split(","))
+            out,
+            slides,
+            seed=seed,
+            mpp=mpps,
+            formats=tuple(f.strip() for f in formats.split(",")),
+            design=design,
         )
         if as_json:
             print_json(
@@ -278,6 +286,7 @@ def _add_features_commands(app: typer.Typer) -> None:
                     "ground_truth": str(labels.parent / "ground_truth.json"),
                     "slides": slides,
                     "seed": seed,
+                    "design": design,
                 }
             )
         else:

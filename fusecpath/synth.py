@@ -10,16 +10,22 @@ hematoxylin nuclei. The class signal is a multiple-instance problem split across
   blobs, with the same stain densities and the same nuclear fraction (so the colour statistics of
   hed-stain barely change; gabor-texture sees it).
 
-Every slide carries both cues on the same share of its tissue; what differs is where. In positive
-slides they fall on the same cells (one region that is both shifted in colour and banded); in negative
-slides they sit in two separate regions. Each encoder alone therefore sees the same thing in both
-classes, and so does any mean of the features (the cue fractions are equal): only a model that reads
-colour and texture *of the same patch* together can tell the classes apart. That is the case fusion
-at patch level is for, built on purpose; it shows what the method can do, not what it does on real
-slides. ``ground_truth.json`` lists, per slide, the label, the cue regions
-(level-0 bounding boxes and polygons) and the fraction of tissue they cover; ``truth/<slide>.png`` is a
-low-resolution label map (one class index per pixel, see CLASSES); ``patch_truth`` turns it into the
-majority class of each patch.
+Two designs (``design``), each built so that no single encoder and no mean of features can tell the
+classes apart (it shows what fusion can do, not what it does on real slides):
+
+- ``joint`` (default): every slide carries both cues on the same share of its tissue. In positives they
+  fall on the same cells (one region both shifted in colour and banded); in negatives they sit in two
+  separate regions. Only a model that reads colour and texture *of the same patch* together separates
+  the classes: fusion at patch level (FuseCPath, and ABMIL on concatenated features alike).
+- ``regions``: positives carry one colour region and one texture region; negatives two colour regions
+  or two texture regions (alternately), all the same size. No patch differs between the classes, and
+  every region-count a single cue gives is ambiguous: only a model that relates a region seen by one
+  encoder to a region seen by the other separates them (FuseCPath's cross-cluster attention; ABMIL
+  scores each patch on its own). This is the ``make demo`` cohort.
+
+``ground_truth.json`` lists, per slide, the label, the cue regions (level-0 bounding boxes and
+polygons) and the fraction of tissue they cover; ``truth/<slide>.png`` is a low-resolution label map
+(one class index per pixel, see CLASSES); ``patch_truth`` turns it into the majority class of each patch.
 """
 
 from __future__ import annotations
@@ -56,8 +62,18 @@ H_OD = np.array([0.65, 0.70, 0.29]) / np.linalg.norm([0.65, 0.70, 0.29]) * 2.3
 E_OD = np.array([0.07, 0.99, 0.11]) / np.linalg.norm([0.07, 0.99, 0.11]) * 2.3
 RESIDUAL_OD = np.array([0.27, 0.57, 0.78]) / np.linalg.norm([0.27, 0.57, 0.78])  # off the H-E plane
 LUMA = np.array([0.299, 0.587, 0.114])
-KINDS = {1: "joint", 0: "separate"}  # label -> where the cues are
-GENERATOR = "fusecpath-synth 2 (joint cue)"  # changes whenever the same seed would give other slides
+# The cue regions of each kind of slide, and per design the kinds of each class (cycled over its slides).
+REGIONS = {
+    "joint": (JOINT_CUE,),
+    "separate": (COLOUR_CUE, TEXTURE_CUE),
+    "colour-twice": (COLOUR_CUE, COLOUR_CUE),
+    "texture-twice": (TEXTURE_CUE, TEXTURE_CUE),
+}
+DESIGNS = {
+    "joint": {1: ("joint",), 0: ("separate",)},
+    "regions": {1: ("separate",), 0: ("colour-twice", "texture-twice")},
+}
+GENERATOR = "fusecpath-synth 3"  # changes whenever the same seed and options would give other slides
 
 
 @dataclass(frozen=True)
@@ -73,6 +89,7 @@ class SynthOptions:
     cue_fraction: float = 0.08  # of the tissue, for each cue region
     colour_shift: float = 18.0  # RGB levels of the chroma shift (larger clips and leaks into grey)
     quality: int = 85  # JPEG quality
+    design: str = "joint"  # a key of DESIGNS
     workers: int = 0  # processes writing slides (0: one a CPU, at most 4)
 
     def __post_init__(self) -> None:
@@ -85,6 +102,8 @@ class SynthOptions:
             raise FusecpathError(
                 "synth: tissue_fraction must be in [0.05, 0.95] and cue_fraction in (0, 0.3]"
             )
+        if self.design not in DESIGNS:
+            raise FusecpathError(f"synth: design must be one of {', '.join(DESIGNS)}, not {self.design!r}")
 
     def mpp_for(self, index: int) -> float:
         mpps = self.mpp if isinstance(self.mpp, tuple) else (self.mpp,)
@@ -183,7 +202,7 @@ class SlidePlan:
     width: int
     height: int
     label: int
-    kind: str  # "joint" (positive) or "separate" (negative)
+    kind: str  # a key of REGIONS
     seed: int
     cohort_seed: int
     colour_shift: float
@@ -213,7 +232,7 @@ def label_map(
     epi_score = _smooth_field(rng, shape, 5.0)
     epithelium = tissue & (epi_score > np.quantile(epi_score[tissue], 1 - options.epithelium_fraction))
     labels[epithelium] = EPITHELIUM
-    cues = {"joint": (JOINT_CUE,), "separate": (COLOUR_CUE, TEXTURE_CUE)}[kind]
+    cues = REGIONS[kind]
     radius = math.sqrt(options.cue_fraction * tissue.sum() / math.pi)
     inner = ndimage.binary_erosion(tissue, iterations=max(1, int(radius * 0.6)))
     candidates = np.argwhere(inner if inner.any() else tissue)
@@ -475,7 +494,8 @@ def _plans(out: Path, n_slides: int, seed: int, options: SynthOptions) -> list[t
     labels = rng.permutation([i % 2 for i in range(len(patients))])
     rows = []
     for (patient, count), label in zip(patients, labels, strict=True):
-        rows += [(patient, k, int(label), KINDS[int(label)]) for k in range(count)]
+        kinds = DESIGNS[options.design][int(label)]
+        rows += [(patient, k, int(label), kinds[len(rows) % len(kinds)]) for k in range(count)]
     plans = []
     for index, (patient, k, label, kind) in enumerate(rows):
         fmt = options.formats[index % len(options.formats)]
@@ -536,12 +556,11 @@ def make_cohort(out: str | Path, n_slides: int, seed: int = 0, **options: Any) -
         "seed": seed,
         "options": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(opts).items()},
         "classes": list(CLASSES),
-        "design": (
-            "positive = colour cue and texture cue on the same cells (one joint region); negative = "
-            "the same cues on the same share of tissue, in two separate regions. colour cue: chroma "
-            "shift at constant luminance; texture cue: oriented bands of nuclei with the same stain "
-            "densities."
-        ),
+        "design": opts.design,
+        "kinds": {
+            str(label): {kind: [CLASSES[c] for c in REGIONS[kind]] for kind in kinds}
+            for label, kinds in DESIGNS[opts.design].items()
+        },
         "slides": {t["slide_id"]: t for t in truths},
     }
     _write_text(out / "ground_truth.json", json.dumps(truth, indent=1))

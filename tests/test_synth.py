@@ -111,6 +111,28 @@ def test_cohort_structure_and_determinism(tmp_path):
     assert kinds == {"joint", "separate"}
     with pytest.raises(FusecpathError, match="unknown option"):
         make_cohort(tmp_path / "d", 1, colour="red")
+    with pytest.raises(FusecpathError, match="design must be one of joint, regions"):
+        make_cohort(tmp_path / "d", 1, design="mixed")
+
+
+def test_regions_design_pairs_the_cues_in_positives_only(tmp_path):
+    """Positives: one colour and one texture region; negatives: two regions of one cue, alternately;
+    every region drawn with the same radius (so region counts and cue areas say nothing alone)."""
+    make_cohort(tmp_path, 8, seed=2, design="regions", width_um=1200.0, height_um=1000.0, workers=1)
+    truth = json.loads((tmp_path / "ground_truth.json").read_text())
+    assert truth["design"] == "regions"
+    negatives = []
+    for entry in truth["slides"].values():
+        regions = {r["cue"]: r for r in entry["regions"]}
+        if entry["label"] == 1:
+            assert entry["cues"] == "separate" and set(regions) == {"colour", "texture"}
+        else:
+            negatives.append(entry["cues"])
+            (cue,) = regions  # one cue, in two separate regions
+            assert entry["cues"] == f"{cue}-twice" and len(regions[cue]["polygons_level0"]) == 2
+        labels = np.asarray(Image.open(tmp_path / entry["label_map"]))
+        assert not (labels == JOINT_CUE).any()
+    assert set(negatives) == {"colour-twice", "texture-twice"}
 
 
 def _patches(kind: int, seed: int, shift: float = synth.SynthOptions.colour_shift) -> np.ndarray:
