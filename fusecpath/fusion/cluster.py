@@ -111,9 +111,10 @@ def knn_graph(x: torch.Tensor, n_neighbors: int, seed: int = 0) -> torch.Tensor:
         cols = _ivf_knn(x, n_neighbors, seed)
     rows = torch.arange(n).repeat_interleave(n_neighbors)
     index = torch.cat([torch.stack([rows, cols.reshape(-1)]), torch.stack([cols.reshape(-1), rows])], 1)
-    a = torch.sparse_coo_tensor(index, torch.full((index.shape[1],), 0.5), (n, n), check_invariants=False)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings():  # torch's notes on beta CSR and on its invariant checks (ours hold)
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
+        a = torch.sparse_coo_tensor(index, torch.full((index.shape[1],), 0.5), (n, n), check_invariants=False)
         return a.coalesce().to_sparse_csr()
 
 
