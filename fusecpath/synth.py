@@ -18,7 +18,7 @@ classes apart (it shows what fusion can do, not what it does on real slides):
   separate regions. Only a model that reads colour and texture *of the same patch* together separates
   the classes: fusion at patch level (FuseCPath, and ABMIL on concatenated features alike).
 - ``regions``: positives carry one colour region and one texture region; negatives two colour regions
-  or two texture regions (alternately), all the same size. No patch differs between the classes, and
+  or two texture regions (alternately), all drawn with the same radius. No patch differs between the classes, and
   every region-count a single cue gives is ambiguous: only a model that relates a region seen by one
   encoder to a region seen by the other separates them (FuseCPath's cross-cluster attention; ABMIL
   scores each patch on its own). This is the ``make demo`` cohort.
