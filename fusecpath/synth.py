@@ -19,8 +19,8 @@ classes apart (it shows what fusion can do, not what it does on real slides):
   the classes: fusion at patch level (FuseCPath, and ABMIL on concatenated features alike).
 - ``regions``: positives carry one colour region and one texture region; negatives two colour regions
   or two texture regions (alternately), all drawn with the same radius. No patch differs between the classes, and
-  every region-count a single cue gives is ambiguous: only a model that relates a region seen by one
-  encoder to a region seen by the other separates them (FuseCPath's cross-cluster attention; ABMIL
+  every region-count a single cue gives is ambiguous: separating them fully takes a model that relates a
+  region seen by one encoder to a region seen by the other (FuseCPath's cross-cluster attention; ABMIL
   scores each patch on its own). This is the ``make demo`` cohort.
 
 ``ground_truth.json`` lists, per slide, the label, the cue regions (level-0 bounding boxes and
