@@ -147,6 +147,8 @@ def test_cli_fuse_json(cohort, tmp_path, capsys):
                 "2",
                 "--hidden",
                 "16",
+                "--layer-scale",
+                "0.01",
                 "--no-baselines",
                 "--json",
             ]
@@ -154,6 +156,8 @@ def test_cli_fuse_json(cohort, tmp_path, capsys):
     assert not ok.value.code
     data = json.loads(capsys.readouterr().out)
     assert list(data["methods"]) == ["fusecpath"] and data["folds"] == 3
+    saved = json.loads((tmp_path / "run" / "model" / "config.json").read_text())
+    assert saved["arch"]["layer_scale"] == 0.01 and saved["arch"]["hidden"] == 16
     with pytest.raises(SystemExit) as info:
         main(
             [
