@@ -10,18 +10,19 @@ hematoxylin nuclei. The class signal is a multiple-instance problem split across
   blobs, with the same stain densities and the same nuclear fraction (so the colour statistics of
   hed-stain barely change; gabor-texture sees it).
 
-Two designs (``design``), each built so that no single encoder and no mean of features can tell the
-classes apart (it shows what fusion can do, not what it does on real slides):
+Two designs (``design``), built so that no linear rule on mean features and at best a partial
+single-encoder rule tells the classes apart (they show what fusion can do, not what it does on real slides):
 
 - ``joint`` (default): every slide carries both cues on the same share of its tissue. In positives they
   fall on the same cells (one region both shifted in colour and banded); in negatives they sit in two
   separate regions. Only a model that reads colour and texture *of the same patch* together separates
   the classes: fusion at patch level (FuseCPath, and ABMIL on concatenated features alike).
 - ``regions``: positives carry one colour region and one texture region; negatives two colour regions
-  or two texture regions (alternately), all drawn with the same radius. No patch differs between the classes, and
-  every region-count a single cue gives is ambiguous: separating them fully takes a model that relates a
-  region seen by one encoder to a region seen by the other (FuseCPath's cross-cluster attention; ABMIL
-  scores each patch on its own). This is the ``make demo`` cohort.
+  or two texture regions (alternately), all drawn with the same radius. No patch differs between the
+  classes and the cue areas match on average; one encoder can tell "my cue is present" (AUROC up to 0.75:
+  the negatives without it), but separating the classes fully takes a model that relates a region seen
+  by one encoder to a region seen by the other (FuseCPath's cross-cluster attention; ABMIL scores each
+  patch on its own). This is the ``make demo`` cohort.
 
 ``ground_truth.json`` lists, per slide, the label, the cue regions (level-0 bounding boxes and
 polygons) and the fraction of tissue they cover; ``truth/<slide>.png`` is a low-resolution label map
@@ -73,7 +74,7 @@ DESIGNS = {
     "joint": {1: ("joint",), 0: ("separate",)},
     "regions": {1: ("separate",), 0: ("colour-twice", "texture-twice")},
 }
-GENERATOR = "fusecpath-synth 3"  # changes whenever the same seed and options would give other slides
+GENERATOR = "fusecpath-synth 4"  # changes whenever the same seed and options would give other slides
 
 
 @dataclass(frozen=True)
@@ -495,7 +496,9 @@ def _plans(out: Path, n_slides: int, seed: int, options: SynthOptions) -> list[t
     rows = []
     for (patient, count), label in zip(patients, labels, strict=True):
         kinds = DESIGNS[options.design][int(label)]
-        rows += [(patient, k, int(label), kinds[len(rows) % len(kinds)]) for k in range(count)]
+        for k in range(count):
+            done = sum(1 for row in rows if row[2] == label)  # this class's slides so far: kinds alternate
+            rows.append((patient, k, int(label), kinds[done % len(kinds)]))
     plans = []
     for index, (patient, k, label, kind) in enumerate(rows):
         fmt = options.formats[index % len(options.formats)]

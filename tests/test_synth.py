@@ -132,7 +132,8 @@ def test_regions_design_pairs_the_cues_in_positives_only(tmp_path):
             assert entry["cues"] == f"{cue}-twice" and len(regions[cue]["polygons_level0"]) == 2
         labels = np.asarray(Image.open(tmp_path / entry["label_map"]))
         assert not (labels == JOINT_CUE).any()
-    assert set(negatives) == {"colour-twice", "texture-twice"}
+    counts = [negatives.count("colour-twice"), negatives.count("texture-twice")]
+    assert min(counts) >= 1 and max(counts) - min(counts) <= 1 and sum(counts) == len(negatives)  # alternate
 
 
 def _patches(kind: int, seed: int, shift: float = synth.SynthOptions.colour_shift) -> np.ndarray:
