@@ -130,7 +130,7 @@ def write_feature_store(store: Path, n_slides: int = 12, n_patches: int = 48, se
     import numpy as np
 
     from fusecpath.features.store import FORMAT, VERSION, feature_path, updating
-    from fusecpath.fusion.fuse import fm_record
+    from fusecpath.hub.card import describe_fms
 
     rng = np.random.default_rng(seed)
     rows = []
@@ -148,7 +148,7 @@ def write_feature_store(store: Path, n_slides: int = 12, n_patches: int = 48, se
             for fm, x in (("hed-stain", hed), ("gabor-texture", gabor), ("mean-hed-stain", hed.mean(0))):
                 name = f"{'slide' if x.ndim == 1 else 'patch'}/{fm}"
                 out.create_dataset(name, data=x.astype(np.float32))
-                out[name].attrs["fingerprint"] = fm_record(fm)["fingerprint"]
+                out[name].attrs["fingerprint"] = describe_fms([fm])[0]["fingerprint"]
         rows.append(f"{sid},{'neg pos'.split()[label]}\n")
     labels = store.parent / "labels.csv"
     labels.write_text("slide_id,label\n" + "".join(rows))

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from fusecpath.errors import FusecpathError
+from fusecpath.hub.card import describe_fms
 from fusecpath.training import distributed
 from fusecpath.training.folds import inner_split, kfold, strata
 from fusecpath.training.labels import Labels, read_labels
@@ -75,28 +76,9 @@ def _log(options: FuseOptions, message: str) -> None:
 # ---------------------------------------------------------------------------------------------- FMs
 
 
-def fm_record(name: str) -> dict[str, Any]:
-    """What a fused model records of one FM: spec fingerprint, read geometry, dim, plugin distribution."""
-    from fusecpath.plugins import get_registry
-
-    registry = get_registry()
-    spec = registry.get(name)
-    return {
-        "name": spec.name,
-        "level": spec.level,
-        "fingerprint": spec.fingerprint(),
-        "embed_dim": spec.embed_dim,
-        "mpp": spec.mpp,
-        "read_px": spec.read_px,
-        "requires": spec.requires,
-        "license": spec.license,
-        "plugin": registry.plugin_of(spec.name),
-    }
-
-
 def split_fms(fms: Sequence[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(patch FM records, slide FM records), in the order given; at least one patch FM."""
-    records = [fm_record(name) for name in fms]
+    records = describe_fms(list(fms))
     names = [r["name"] for r in records]
     if dup := sorted({n for n in names if names.count(n) > 1}):
         raise FuseError(f"--fms names {dup[0]!r} twice")
