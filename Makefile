@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml $(addsuffix pyproject.toml,$(PLUGIN_DIRS))
 demo: $(STAMP)
 	$(PY) -m fusecpath.demo
 
-test: $(STAMP)
+test: lint
 	$(PY) -m pytest -q
 
 lint: $(STAMP)

@@ -1,6 +1,6 @@
 """Multi-view clustering benchmark: fusecpath's co-trained spectral clustering vs mvlearn's.
 
-Same features for both (``fusecpath.fusion.simulate.multiview_blobs``: 3 views, 50 true clusters, each
+Same features for both (``fusecpath.synthetic.blobs.multiview_blobs``: 3 views, 50 true clusters, each
 view blind to a different 30% of the cluster pairs), the settings FuseCPath's official code uses
 (n_clusters=50, affinity="nearest_neighbors"). Prints time, ARI between the two, ARI to the generator's
 truth and silhouette (on the standardised concatenated views), then 50,000 patches for ours alone
@@ -29,7 +29,7 @@ import numpy as np
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 
 from fusecpath.fusion import multiview_cluster
-from fusecpath.fusion.simulate import multiview_blobs
+from fusecpath.synthetic.blobs import multiview_blobs
 
 N_CLUSTERS = 50
 _MVLEARN = """

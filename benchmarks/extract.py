@@ -36,7 +36,7 @@ from torch import nn
 
 from fusecpath.features.extract import PatchDataset, ReadGroup, _loader, extract
 from fusecpath.slides import open_slide, segment_tissue, tile_tissue
-from fusecpath.synth import make_cohort
+from fusecpath.synthetic.slides import make_cohort
 from fusecpath.zoo import EncoderSpec
 
 BUILTIN = ["hed-stain", "gabor-texture", "random-cnn"]

@@ -31,7 +31,7 @@ from extract import raw_read  # noqa: E402  (benchmarks/extract.py)
 import fusecpath  # noqa: E402
 from fusecpath.encoders import timm_vit  # noqa: E402
 from fusecpath.features.extract import extract  # noqa: E402
-from fusecpath.synth import make_cohort  # noqa: E402
+from fusecpath.synthetic.slides import make_cohort  # noqa: E402
 from fusecpath.testing import shrink  # noqa: E402
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}

@@ -40,7 +40,7 @@ def main() -> None:
 
     from fusecpath.features.store import feature_path, open_features
     from fusecpath.fusion import FuseOptions, fuse
-    from fusecpath.synth import GLASS, JOINT_CUE, make_cohort, patch_truth
+    from fusecpath.synthetic.slides import GLASS, JOINT_CUE, make_cohort, patch_truth
     from fusecpath.training.loop import TrainConfig
 
     torch.set_num_threads(1)

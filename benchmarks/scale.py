@@ -19,7 +19,7 @@ from pathlib import Path
 import ray
 
 from fusecpath.features.extract import extract
-from fusecpath.synth import make_cohort
+from fusecpath.synthetic.slides import make_cohort
 
 
 def slides_per_minute(cohort: Path, fms: list[str], out: Path, workers: int) -> tuple[float, int]:

@@ -264,7 +264,7 @@ def _add_features_commands(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Write a synthetic H&E cohort (SVS/TIFF pyramids, labels.csv, ground_truth.json)."""
-        from fusecpath.synth import make_cohort
+        from fusecpath.synthetic.slides import make_cohort
 
         try:
             mpps = tuple(float(v) for v in mpp.split(","))
@@ -403,7 +403,7 @@ def _add_hub_commands(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Upload a fused checkpoint to the Hub in one commit and print its URL."""
-        from fusecpath.hub.remote import push as push_checkpoint
+        from fusecpath.checkpoint.hub import push as push_checkpoint
 
         url = push_checkpoint(run_dir, repo, private=private, revision=revision)
         if as_json:
@@ -421,7 +421,7 @@ def _add_hub_commands(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Download a fused checkpoint into the HF cache, verify it, and list the FMs it needs."""
-        from fusecpath.hub.remote import pull as pull_checkpoint
+        from fusecpath.checkpoint.hub import pull as pull_checkpoint
 
         report = pull_checkpoint(repo, revision=revision, out=out)
         if as_json:
@@ -453,7 +453,7 @@ def _add_hub_commands(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Predict slides with a fused model: predictions.csv plus an attention heatmap (PNG, GeoJSON) a slide."""
-        from fusecpath.predict import predict as predict_slides
+        from fusecpath.inference import predict as predict_slides
 
         result = predict_slides(
             inputs,
@@ -492,7 +492,7 @@ def _add_hub_commands(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """List fused checkpoints on the Hub (tag fusecpath) with their FMs and task."""
-        from fusecpath.hub.remote import search
+        from fusecpath.checkpoint.hub import search
 
         rows = search(query)
         if as_json:

@@ -1,7 +1,7 @@
 """``make demo``: the whole story on a laptop CPU, with nothing downloaded.
 
 1. ``fusecpath synth --design regions``: 100 synthetic H&E slides; a positive carries a colour region
-   AND a texture region, a negative two regions of one kind (see fusecpath.synth);
+   AND a texture region, a negative two regions of one kind (see fusecpath.synthetic.slides);
 2. ``fusecpath extract``: two built-in encoders that each see one cue (hed-stain colour, gabor-texture
    texture) plus their mean-pooled slide encoders (the distillation teachers);
 3. ``fusecpath fuse``: FuseCPath and every baseline on the same 5 patient-level folds, then the table.
@@ -59,7 +59,7 @@ def main() -> None:
     cohort, features, run = out / "cohort", out / "features", out / "run"
     start = time.perf_counter()
 
-    from fusecpath.synth import GENERATOR, make_cohort
+    from fusecpath.synthetic.slides import GENERATOR, make_cohort
 
     labels, truth = cohort / "labels.csv", cohort / "ground_truth.json"
     written = json.loads(truth.read_text()) if labels.is_file() and truth.is_file() else {}

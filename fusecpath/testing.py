@@ -1,10 +1,13 @@
-"""Test helpers for fusecpath and its plugins (needs pytest; never imported by fusecpath itself).
+"""A pytest plugin and test helpers for fusecpath and its plugins (never imported by fusecpath itself).
 
-``hf_cache`` is a pytest fixture: an empty Hugging Face cache in a temporary folder, offline
+``hf_cache`` is a fixture: an empty Hugging Face cache in a temporary folder, offline
 (``HF_HUB_OFFLINE=1``), into which a test writes a repo's files with ``write_hf_cache``. Loaders then
-find them exactly as they would find a real download. Use it from a conftest.py::
+find them exactly as they would find a real download. Load the plugin once, in pyproject.toml::
 
-    from fusecpath.testing import hf_cache  # noqa: F401
+    [tool.pytest.ini_options]
+    addopts = "-p fusecpath.testing"
+
+(or ``pytest_plugins = ["fusecpath.testing"]`` in a conftest.py).
 """
 
 from __future__ import annotations
@@ -121,35 +124,3 @@ def torch_bytes(state) -> bytes:
     buffer = io.BytesIO()
     torch.save(state, buffer)
     return buffer.getvalue()
-
-
-def write_feature_store(store: Path, n_slides: int = 12, n_patches: int = 48, seed: int = 0) -> Path:
-    """A small feature store of ``hed-stain`` + ``gabor-texture`` patch features and ``mean-hed-stain``
-    slide features, with labels.csv beside it; positives carry one cue in each FM's features, in
-    separate patches. Returns labels.csv. For tests of fusion that need no slides."""
-    import numpy as np
-
-    from fusecpath.features.store import FORMAT, VERSION, feature_path, updating
-    from fusecpath.hub.card import describe_fms
-
-    rng = np.random.default_rng(seed)
-    rows = []
-    for i in range(n_slides):
-        sid, label = f"TCGA-AA-{i:04d}-01Z", i % 2
-        hed, gabor = rng.standard_normal((n_patches, 32)), rng.standard_normal((n_patches, 32))
-        if label:
-            hed[:8, :4] += 3.0
-            gabor[8:16, :4] += 3.0
-        with updating(feature_path(store, sid), fresh=True) as out:
-            out.attrs.update(format=FORMAT, version=VERSION, slide_id=sid)
-            coords = np.stack([np.arange(n_patches) * 256, np.zeros(n_patches)], 1).astype(np.int64)
-            out.create_dataset("coords", data=coords)
-            out["coords"].attrs["patch_size_level0"] = 256
-            for fm, x in (("hed-stain", hed), ("gabor-texture", gabor), ("mean-hed-stain", hed.mean(0))):
-                name = f"{'slide' if x.ndim == 1 else 'patch'}/{fm}"
-                out.create_dataset(name, data=x.astype(np.float32))
-                out[name].attrs["fingerprint"] = describe_fms([fm])[0]["fingerprint"]
-        rows.append(f"{sid},{'neg pos'.split()[label]}\n")
-    labels = store.parent / "labels.csv"
-    labels.write_text("slide_id,label\n" + "".join(rows))
-    return labels

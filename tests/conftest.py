@@ -6,9 +6,6 @@ from pathlib import Path
 
 import pytest
 
-# hf_cache: an offline Hugging Face cache to write repo files into; write_hf_cache(cache_dir, repo_id, files).
-from fusecpath.testing import hf_cache, write_hf_cache  # noqa: F401
-
 DATA = Path(__file__).parent / "data"
 
 
@@ -26,10 +23,10 @@ def openslide_fixtures() -> Path:
 
 @pytest.fixture(scope="session")
 def small_cohort(tmp_path_factory) -> Path:
-    """A small synthetic cohort (fusecpath.synth): 4 slides, SVS and TIFF at 0.5 and 0.25 µm/px
+    """A small synthetic cohort (fusecpath.synthetic.slides): 4 slides, SVS and TIFF at 0.5 and 0.25 µm/px
     (SYN-000-A.svs 0.5, SYN-001-A.tiff 0.25, SYN-002-A.svs 0.25, SYN-003-A.tiff 0.5), labels.csv,
     ground_truth.json; about 40 tissue patches of 256 px at 0.5 µm/px each."""
-    from fusecpath.synth import make_cohort
+    from fusecpath.synthetic.slides import make_cohort
 
     out = tmp_path_factory.mktemp("small_cohort")
     make_cohort(out, 4, seed=1, mpp=(0.5, 0.25, 0.25, 0.5), width_um=1200.0, height_um=1000.0, workers=1)

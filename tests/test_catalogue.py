@@ -1,12 +1,13 @@
-"""The zoo catalogue in registry/ equals what the installed first-party plugins really register."""
+"""The zoo catalogue in fusecpath/catalogue/ equals what the installed first-party plugins really register."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from pathlib import Path
 
-from fusecpath.catalogue import MODEL_FIELDS, catalogue_dir, entries_from_registry, load_catalogue
+from fusecpath.catalogue import MODEL_FIELDS, entries_from_registry, load_catalogue
 from fusecpath.plugins import get_registry
 
 
@@ -26,7 +27,7 @@ def test_catalogue_equals_registrations():
 
 
 def test_every_first_party_plugin_dir_has_a_catalogue_file():
-    plugins = catalogue_dir().parent / "plugins"
+    plugins = Path(__file__).resolve().parent.parent / "plugins"
     dists = {
         line.split("=", 1)[1].strip().strip('"')
         for pyproject in plugins.glob("*/pyproject.toml")

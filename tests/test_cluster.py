@@ -8,7 +8,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from fusecpath.fusion import make_bags, multiview_cluster
 from fusecpath.fusion.cluster import knn_graph
-from fusecpath.fusion.simulate import multiview_blobs
+from fusecpath.synthetic.blobs import multiview_blobs
 
 
 def test_views_together_beat_each_view_alone():

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from fusecpath.testing import write_feature_store
+from fusecpath.synthetic.features import write_feature_store
 from fusecpath.training.distributed import Dist
 
 ARGS = [

@@ -20,7 +20,7 @@ from PIL import Image
 from fusecpath.api import get_spec
 from fusecpath.features.extract import extract
 from fusecpath.features.store import open_features
-from fusecpath.synth import GLASS, patch_truth
+from fusecpath.synthetic.slides import GLASS, patch_truth
 
 FMS = ["hed-stain", "gabor-texture"]
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
+from fusecpath.checkpoint.card import describe_fms
 from fusecpath.features.store import feature_path, open_features
 from fusecpath.fusion import FusedModel, FuseOptions, fuse, predict_slide
 from fusecpath.fusion.fuse import cluster_key
-from fusecpath.hub.card import describe_fms
-from fusecpath.testing import write_feature_store
+from fusecpath.synthetic.features import write_feature_store
 from fusecpath.training.labels import LabelsError
 from fusecpath.training.loop import TrainConfig
 

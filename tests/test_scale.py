@@ -22,7 +22,7 @@ FMS = "hed-stain,mean-hed-stain"
 
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory) -> Path:
-    from fusecpath.synth import make_cohort
+    from fusecpath.synthetic.slides import make_cohort
 
     out = tmp_path_factory.mktemp("scale-cohort")
     make_cohort(out, 4, seed=3)

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from fusecpath.slides import SlideError, open_slide, save_tissue, segment_tissue, tile_tissue, to_geojson
-from fusecpath.synth import GLASS, patch_truth
+from fusecpath.synthetic.slides import GLASS, patch_truth
 
 SYNTHETIC = [
     ("SYN-000-A.svs", 0.5, "aperio"),

@@ -18,11 +18,11 @@ from sklearn.model_selection import cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from fusecpath import synth
 from fusecpath.api import get_spec, load_encoder
 from fusecpath.encoders.preprocess import preprocess
 from fusecpath.errors import FusecpathError
-from fusecpath.synth import (
+from fusecpath.synthetic import slides as synth
+from fusecpath.synthetic.slides import (
     CLASSES,
     COLOUR_CUE,
     EPITHELIUM,

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from fusecpath.checkpoint.card import describe_fms
 from fusecpath.errors import FusecpathError
-from fusecpath.hub.card import describe_fms
 from fusecpath.training import distributed
 from fusecpath.training.folds import inner_split, kfold, strata
 from fusecpath.training.labels import Labels, read_labels
@@ -484,6 +484,6 @@ def _final_fit(
 
 def save_model(model, directory: Path, metrics: dict | None = None, files: dict | None = None) -> Path:
     """The checkpoint folder of the hub module (safetensors, config.json, card, checksums)."""
-    from fusecpath.hub.checkpoint import write_checkpoint
+    from fusecpath.checkpoint.folder import write_checkpoint
 
     return write_checkpoint(directory, model.state_dict(), model.config, metrics=metrics, files=files)

@@ -12,9 +12,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from fusecpath.checkpoint.folder import CheckpointMixin
 from fusecpath.fusion.abmil import AttentionPool
 from fusecpath.fusion.cr2t import CR2TBlock
-from fusecpath.hub.checkpoint import CheckpointMixin
 
 ARCH_DEFAULTS: dict[str, Any] = {
     "hidden": 512,

@@ -10,8 +10,8 @@ import pytest
 import torch
 from huggingface_hub import ModelCard, metadata_load
 
-from fusecpath.hub import CheckpointError, CheckpointMixin, read_checkpoint, write_checkpoint
-from fusecpath.hub.card import hub_licence, metrics_rows, most_restrictive, render_card
+from fusecpath.checkpoint import CheckpointError, CheckpointMixin, read_checkpoint, write_checkpoint
+from fusecpath.checkpoint.card import hub_licence, metrics_rows, most_restrictive, render_card
 
 FMS = [
     {
@@ -234,7 +234,7 @@ def test_mixin_save_and_from_pretrained(tmp_path):
 
 def test_card_for_every_registered_fm_parses():
     from fusecpath.api import list_encoders
-    from fusecpath.hub.card import LICENCE_ORDER, describe_fms
+    from fusecpath.checkpoint.card import LICENCE_ORDER, describe_fms
 
     specs = list_encoders()
     records = describe_fms([s.name for s in specs])

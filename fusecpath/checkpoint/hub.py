@@ -15,9 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from fusecpath.errors import FusecpathError
-from fusecpath.hub.card import fm_records, render_card, task_of
-from fusecpath.hub.checkpoint import (
+from fusecpath.checkpoint.card import fm_records, render_card, task_of
+from fusecpath.checkpoint.folder import (
     CARD,
     CONFIG,
     CheckpointError,
@@ -28,6 +27,7 @@ from fusecpath.hub.checkpoint import (
     resolve_checkpoint_dir,
     verify_checkpoint,
 )
+from fusecpath.errors import FusecpathError
 
 SEARCH_TAG = "fusecpath"
 

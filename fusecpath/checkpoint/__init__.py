@@ -5,8 +5,8 @@ Importing this package imports neither torch nor huggingface_hub; the functions 
 
 from __future__ import annotations
 
-from fusecpath.hub.card import describe_fms, render_card
-from fusecpath.hub.checkpoint import (
+from fusecpath.checkpoint.card import describe_fms, render_card
+from fusecpath.checkpoint.folder import (
     CheckpointError,
     CheckpointMixin,
     read_checkpoint,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from fusecpath.hub import write_checkpoint
+from fusecpath.checkpoint import write_checkpoint
 
 sys.path.insert(0, str(Path(__file__).parent))
 from hubserver import Cli, HubServer, leaks  # noqa: E402
@@ -30,7 +30,7 @@ def hub(tmp_path):
 
 
 def fms(*names: str) -> list[dict]:
-    from fusecpath.hub.card import describe_fms
+    from fusecpath.checkpoint.card import describe_fms
 
     return describe_fms(list(names))
 
@@ -200,7 +200,7 @@ def test_leak_check_finds_tokens(tmp_path, hub):
 
 MIXIN = """
 import sys, torch
-from fusecpath.hub import CheckpointMixin
+from fusecpath.checkpoint import CheckpointMixin
 
 class Tiny(CheckpointMixin, torch.nn.Module):
     def __init__(self, config):

@@ -22,7 +22,7 @@ def fused_run(tmp_path_factory):
     import torch
 
     from fusecpath.fusion import FuseOptions, fuse
-    from fusecpath.synth import make_cohort
+    from fusecpath.synthetic.slides import make_cohort
     from fusecpath.training.loop import TrainConfig
 
     torch.set_num_threads(1)
@@ -125,8 +125,8 @@ def test_round_trip_push_pull_predict(tmp_path, fused_run):
 
 
 def test_predict_refuses_models_it_cannot_run(tmp_path, fused_run):
-    from fusecpath.hub import read_checkpoint, write_checkpoint
-    from fusecpath.predict import ModelMismatchError, predict
+    from fusecpath.checkpoint import read_checkpoint, write_checkpoint
+    from fusecpath.inference import ModelMismatchError, predict
 
     root, result = fused_run
     state, config, _ = read_checkpoint(result.checkpoint)
@@ -144,7 +144,7 @@ def test_predict_refuses_models_it_cannot_run(tmp_path, fused_run):
 
 
 def test_predict_shards_cover_the_slides_like_one_run(tmp_path, fused_run):
-    from fusecpath.predict import predict
+    from fusecpath.inference import predict
 
     root, _ = fused_run
     for index in range(2):

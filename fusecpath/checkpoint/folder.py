@@ -101,7 +101,7 @@ def write_checkpoint(
     from safetensors.torch import save_file
 
     from fusecpath import __version__
-    from fusecpath.hub.card import render_card
+    from fusecpath.checkpoint.card import render_card
 
     directory = Path(directory)
     if directory.exists() and not (
@@ -245,7 +245,7 @@ def locate(dir_or_repo_id: str | Path, revision: str | None = None) -> Path:
         if revision is not None:
             raise CheckpointError(f"--revision applies to Hub repos, not to the local folder {path}")
         return resolve_checkpoint_dir(path)
-    from fusecpath.hub.remote import HubError, download
+    from fusecpath.checkpoint.hub import HubError, download
 
     try:
         return download(str(dir_or_repo_id), revision=revision)
@@ -336,7 +336,7 @@ class CheckpointMixin:
         files: Mapping[str, str | Path] | None = None,
     ) -> str:
         """Save to a temporary folder and push it to the Hub in one commit; returns the repo URL."""
-        from fusecpath.hub.remote import push
+        from fusecpath.checkpoint.hub import push
 
         with tempfile.TemporaryDirectory() as tmp:
             folder = self.save_pretrained(Path(tmp) / "checkpoint", metrics=metrics, files=files)

@@ -1,6 +1,6 @@
 """The zoo catalogue: every first-party plugin distribution and the models it provides.
 
-One TOML file per distribution in ``registry/`` (shipped in the wheel as ``fusecpath/_registry``).
+One TOML file per distribution beside this module (``fusecpath/catalogue/*.toml``, shipped in the wheel).
 ``python -m fusecpath.catalogue --write`` regenerates it from what the installed plugins register.
 """
 
@@ -36,12 +36,8 @@ class CatalogueModel:
 
 
 def catalogue_dir() -> Path:
-    """``fusecpath/_registry`` in a wheel, the repository's ``registry/`` in a source checkout."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "_registry", here.parent / "registry"):
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError("the zoo catalogue (registry/*.toml) is missing from this installation")
+    """The folder of the catalogue's TOML files: this package's own folder."""
+    return Path(__file__).resolve().parent
 
 
 def install_line(distribution: str) -> str:
@@ -103,6 +99,6 @@ if __name__ == "__main__":
 
     if sys.argv[1:] != ["--write"]:
         sys.exit("usage: python -m fusecpath.catalogue --write")
-    target = Path(__file__).resolve().parent.parent / "registry"
+    target = catalogue_dir()
     for path in write(target, get_registry()):
         print(path)

@@ -51,7 +51,7 @@ def needed_fms(config: dict[str, Any]) -> list[dict[str, Any]]:
 
 def check_fms(config: dict[str, Any]) -> list[dict[str, Any]]:
     """The FMs prediction needs, each installed with the fingerprint the model was fused with; else refuse."""
-    from fusecpath.hub.remote import requirements
+    from fusecpath.checkpoint.hub import requirements
 
     rows = requirements({"fms": needed_fms(config)})
     if not rows:
@@ -109,10 +109,10 @@ def predict(
     Slides that fail (unreadable, no tissue) are listed in ``failures``; the others are predicted.
     ``shard="I/N"`` predicts only shard I of N of the slides, into ``predictions-I-of-N.csv``.
     """
+    from fusecpath.checkpoint.folder import read_checkpoint
     from fusecpath.features.extract import extract, find_slides
     from fusecpath.features.store import feature_path, open_features
     from fusecpath.fusion import FusedModel, predict_slide
-    from fusecpath.hub.checkpoint import read_checkpoint
     from fusecpath.report.heatmap import write_geojson, write_heatmap
     from fusecpath.shards import parse_shard, take_shard
     from fusecpath.slides import slide_id

@@ -1,1 +1,0 @@
-from fusecpath.testing import hf_cache  # noqa: F401
