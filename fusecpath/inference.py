@@ -9,9 +9,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from fusecpath.errors import FusecpathError
+from fusecpath.files import write_csv
 
 
 class ModelMismatchError(FusecpathError):
@@ -75,21 +73,9 @@ def prediction_columns(task, output: np.ndarray) -> dict[str, Any]:
     return {"risk": float(output[0])}
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def write_predictions(path: Path, rows: list[dict[str, Any]]) -> Path:
     """predictions.csv: one row per slide, columns in first-seen order."""
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    _atomic_text(path, buffer.getvalue())
-    return path
+    return write_csv(path, rows)
 
 
 def predict(

@@ -8,11 +8,8 @@ slides were given, ``features/`` (the feature store).
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +20,7 @@ import numpy as np
 
 from fusecpath.checkpoint.card import describe_fms
 from fusecpath.errors import FusecpathError
+from fusecpath.files import write_atomic, write_csv
 from fusecpath.training import distributed
 from fusecpath.training.folds import inner_split, kfold, strata
 from fusecpath.training.labels import Labels, read_labels
@@ -279,12 +277,6 @@ def _summary(values: list[float]) -> dict[str, Any]:
     return {"mean": mean, "std": std, "folds": [float(v) for v in arr]}
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def _prediction_columns(task: Task, pred: np.ndarray) -> dict[str, float]:
     if task.kind == "classification":
         return {f"prob_{c}": float(p) for c, p in zip(task.classes, pred, strict=True)}
@@ -361,7 +353,7 @@ def fuse(
     strat = strata(task, lab.y)
     folds = kfold(strat, lab.patients, options.folds, options.seed)
     if dist.is_main:
-        _atomic_write(
+        write_atomic(
             out / "folds.json",
             json.dumps(
                 [{"fold": i, "test": [lab.slide_ids[j] for j in te]} for i, (_, te) in enumerate(folds)],
@@ -407,8 +399,8 @@ def fuse(
     }
     predictions, plot = out / "predictions.csv", out / PLOT_NAMES[task]
     if dist.is_main:
-        _atomic_write(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-        _write_csv(predictions, rows)
+        write_atomic(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+        write_csv(predictions, rows)
         plot = _plot(the_task, lab, oof, metrics, out)
     checkpoint = None
     if options.final_fit:
@@ -443,15 +435,6 @@ def _cv_job(
         f"{time.perf_counter() - t0:.1f} s)"
     )
     return {"fold": f, "method": method.name, "scores": scores, "test_idx": test_idx, "pred": pred}
-
-
-def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    columns = list(dict.fromkeys(k for row in rows for k in row))
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    _atomic_write(path, buffer.getvalue())
 
 
 def _final_fit(

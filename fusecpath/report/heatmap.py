@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
+from fusecpath.files import write_atomic
+
 THUMBNAIL_PX = 1024  # the heatmap's longer side, in thumbnail pixels (never finer than level 0)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def patch_geojson(
@@ -56,7 +51,7 @@ def patch_geojson(
 def write_geojson(
     path: Path, coords: np.ndarray, patch_size_level0: float, scores: Mapping[str, np.ndarray], slide_id: str
 ) -> Path:
-    _atomic_write(path, json.dumps(patch_geojson(coords, patch_size_level0, scores, slide_id)).encode())
+    write_atomic(path, json.dumps(patch_geojson(coords, patch_size_level0, scores, slide_id)).encode())
     return path
 
 
@@ -111,5 +106,5 @@ def write_heatmap(
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", bbox_inches="tight")
     plt.close(fig)
-    _atomic_write(path, buffer.getvalue())
+    write_atomic(path, buffer.getvalue())
     return path

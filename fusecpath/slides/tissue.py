@@ -4,7 +4,6 @@ clean-up, a minimum area; the result as GeoJSON polygons (QuPath reads them) and
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from PIL import Image, ImageDraw
 from scipy import ndimage
 from skimage import filters, measure, morphology
 
+from fusecpath.files import write_with
 from fusecpath.slides.reader import Slide
 
 SEGMENTATION_MPP = 8.0  # µm per pixel of the view segmented (about 1.25x)
@@ -168,20 +168,10 @@ def overlay(tissue: TissueMask) -> Image.Image:
     return image
 
 
-def _replace_atomically(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def save_tissue(tissue: TissueMask, slide_id: str, out_dir: str | Path) -> tuple[Path, Path]:
     """Write ``<slide_id>.geojson`` and ``<slide_id>.png`` (overlay) into ``out_dir``."""
     out_dir = Path(out_dir)
     geojson, png = out_dir / f"{slide_id}.geojson", out_dir / f"{slide_id}.png"
-    _replace_atomically(geojson, lambda p: p.write_text(json.dumps(to_geojson(tissue, slide_id))))
-    _replace_atomically(png, lambda p: overlay(tissue).save(p, format="PNG"))
+    write_with(geojson, lambda p: p.write_text(json.dumps(to_geojson(tissue, slide_id))))
+    write_with(png, lambda p: overlay(tissue).save(p, format="PNG"))
     return geojson, png

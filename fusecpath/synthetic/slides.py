@@ -31,7 +31,6 @@ polygons) and the fraction of tissue they cover; ``truth/<slide>.png`` is a low-
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -47,6 +46,7 @@ from PIL import Image
 from scipy import ndimage
 
 from fusecpath.errors import FusecpathError
+from fusecpath.files import write_atomic, write_csv
 
 CLASSES = ("glass", "stroma", "epithelium", "colour_cue", "texture_cue", "joint_cue")
 GLASS, STROMA, EPITHELIUM, COLOUR_CUE, TEXTURE_CUE, JOINT_CUE = range(len(CLASSES))
@@ -566,21 +566,11 @@ def make_cohort(out: str | Path, n_slides: int, seed: int = 0, **options: Any) -
         },
         "slides": {t["slide_id"]: t for t in truths},
     }
-    _write_text(out / "ground_truth.json", json.dumps(truth, indent=1))
+    write_atomic(out / "ground_truth.json", json.dumps(truth, indent=1))
     lines = [("slide_id", "label", "patient_id")] + [
         (p.slide_id, str(p.label), patient) for p, patient in plans
     ]
-    labels_csv = out / "labels.csv"
-    with open(labels_csv.with_suffix(".csv.tmp"), "w", newline="") as handle:
-        csv.writer(handle).writerows(lines)
-    os.replace(labels_csv.with_suffix(".csv.tmp"), labels_csv)
-    return labels_csv
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    return write_csv(out / "labels.csv", [dict(zip(lines[0], row, strict=True)) for row in lines[1:]])
 
 
 # ---------------------------------------------------------------------------------------------- truth
