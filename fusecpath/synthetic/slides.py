@@ -46,7 +46,7 @@ from PIL import Image
 from scipy import ndimage
 
 from fusecpath.errors import FusecpathError
-from fusecpath.files import write_atomic, write_csv
+from fusecpath.files import replacing, write_atomic, write_csv
 
 CLASSES = ("glass", "stroma", "epithelium", "colour_cue", "texture_cue", "joint_cue")
 GLASS, STROMA, EPITHELIUM, COLOUR_CUE, TEXTURE_CUE, JOINT_CUE = range(len(CLASSES))
@@ -377,7 +377,6 @@ def write_slide(plan: SlidePlan, labels: np.ndarray) -> None:
     n_levels, side = 1, min(level1.shape[:2])
     while side // factor >= 256:
         n_levels, side = n_levels + 1, side // factor
-    tmp = Path(plan.path).with_name(f".{Path(plan.path).name}.{os.getpid()}.tmp")
     common = dict(
         tile=(TILE, TILE),
         compression="jpeg",
@@ -386,7 +385,7 @@ def write_slide(plan: SlidePlan, labels: np.ndarray) -> None:
         metadata=None,
     )
     mag = 10.0 / plan.mpp
-    try:
+    with replacing(plan.path) as tmp:
         with tifffile.TiffWriter(tmp, bigtiff=plan.width * plan.height > 2**31) as tif:
             if plan.fmt == "svs":
                 description = (
@@ -428,9 +427,6 @@ def write_slide(plan: SlidePlan, labels: np.ndarray) -> None:
                     }
                 )
                 tif.write(image, **common, **extra)
-        os.replace(tmp, plan.path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------------------------------------- cohort
