@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import importlib
-import inspect
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from fusecpath.errors import FusecpathError
+from fusecpath.errors import FusecpathError, UnknownModelError
 from fusecpath.plugins import get_registry
-from fusecpath.zoo import EncoderSpec, Level
+from fusecpath.zoo import EncoderSpec, Level, check_level, env_key
+
+__all__ = [
+    "config_fms",
+    "describe_encoder",
+    "describe_encoders",
+    "describe_plugins",
+    "env_key",
+    "fm_record",
+    "fm_records",
+    "get_spec",
+    "list_encoders",
+    "load_encoder",
+    "missing_dependencies",
+]
 
 if TYPE_CHECKING:
     import torch
@@ -25,9 +39,9 @@ def get_spec(name: str) -> EncoderSpec:
     return get_registry().get(name)
 
 
-def resolve_loader(spec: EncoderSpec):
-    """Import the ``module:callable`` a spec names."""
-    module_name, _, attr = spec.loader.partition(":")
+def import_target(spec: EncoderSpec, target: str):
+    """Import a spec's ``module:callable`` (its ``loader`` or ``architecture``)."""
+    module_name, _, attr = target.partition(":")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
@@ -37,7 +51,7 @@ def resolve_loader(spec: EncoderSpec):
     try:
         return getattr(module, attr)
     except AttributeError as exc:
-        raise FusecpathError(f"{spec.name}: {module_name} has no {attr!r} (loader {spec.loader})") from exc
+        raise FusecpathError(f"{spec.name}: {module_name} has no {attr!r} ({target})") from exc
 
 
 def load_encoder(
@@ -45,22 +59,13 @@ def load_encoder(
 ) -> torch.nn.Module:
     """Build an encoder in eval mode on ``device``; ``weights`` overrides where its weights come from."""
     spec = name if isinstance(name, EncoderSpec) else get_spec(name)
-    build = resolve_loader(spec)
-    if weights is None:
-        module = build(spec)
-    elif "weights" in inspect.signature(build).parameters:
-        module = build(spec, weights=Path(weights))
-    else:
+    if weights is not None and not spec.origin.has_weights:
         raise FusecpathError(
-            f"{spec.name}: its loader {spec.loader} takes no explicit weights path; "
-            f"set FUSECPATH_WEIGHTS_{env_key(spec.name)} instead"
+            f"{spec.name} is built in and has no weights to override; drop weights={weights}"
         )
+    load = import_target(spec, spec.loader)
+    module = load(spec, device, None if weights is None else Path(weights).expanduser())
     return module.eval().to(device)
-
-
-def env_key(name: str) -> str:
-    """``conch-v1.5`` -> ``CONCH_V1_5`` (for FUSECPATH_WEIGHTS_<NAME>)."""
-    return "".join(c if c.isalnum() else "_" for c in name).upper()
 
 
 def missing_dependencies(spec: EncoderSpec) -> list[str]:
@@ -84,14 +89,15 @@ def missing_dependencies(spec: EncoderSpec) -> list[str]:
 
 def weights_origin(spec: EncoderSpec) -> str:
     file = f", file {spec.weights_file}" if spec.weights_file else ""
-    if spec.source == "builtin":
+    source, override = spec.origin, f"FUSECPATH_WEIGHTS_{env_key(spec.name)}=PATH"
+    if source.kind == "builtin":
         return "built in: no downloaded weights"
-    if spec.hub_repo is None:  # e.g. "url:...": weights the user downloads by hand
-        return f"{spec.source}{file}; give its path with FUSECPATH_WEIGHTS_{env_key(spec.name)}=PATH"
-    return (
-        f"Hugging Face Hub {spec.hub_repo}{file}; override with FUSECPATH_WEIGHTS_{env_key(spec.name)}=PATH "
-        "or the [weights] table of the fusecpath config file"
-    )
+    if source.kind == "url":
+        return f"download by hand from {source.ref}{file}; give its path with {override}"
+    if source.kind == "package":
+        return f"comes with the package {source.ref}{file}; or give its path with {override}"
+    where = "Hugging Face Hub" + (" dataset" if source.kind == "hf-dataset" else "")
+    return f"{where} {source.repo_id}{file}; override with {override} or the [weights] table of the fusecpath config file"
 
 
 def describe_encoder(name: str) -> dict:
@@ -108,29 +114,16 @@ def describe_encoder(name: str) -> dict:
         install_missing=("pip install " + " ".join(f"'{m}'" for m in missing)) if missing else None,
     )
     if spec.gated and spec.hub_repo:
-        info["access"] = (
-            f"gated: accept the terms at https://huggingface.co/{spec.hub_repo}, then `hf auth login`"
-        )
+        info["access"] = f"gated: accept the terms at {spec.origin.page}, then `hf auth login`"
     return info
 
 
 def describe_encoders(level: Level | None = None, include_catalogue: bool = False) -> list[dict]:
-    """``fusecpath models list --json``: one row per model, sorted by name."""
+    """``fusecpath models list --json``: one row per model (its FM record, aliases, install), sorted by name."""
+    check_level(level)
     registry = get_registry()
     rows = [
-        {
-            "name": e.spec.name,
-            "level": e.spec.level,
-            "embed_dim": e.spec.embed_dim,
-            "license": e.spec.license,
-            "gated": e.spec.gated,
-            "source": e.spec.source,
-            "requires": e.spec.requires,
-            "aliases": list(e.spec.aliases),
-            "plugin": e.plugin,
-            "installed": True,
-            "install": None,
-        }
+        {**spec_record(e.spec, e.plugin), "aliases": list(e.spec.aliases), "installed": True, "install": None}
         for e in registry.entries()
         if level is None or e.spec.level == level
     ]
@@ -141,21 +134,78 @@ def describe_encoders(level: Level | None = None, include_catalogue: bool = Fals
             if model.name in registry or (level and model.level != level):
                 continue
             rows.append(
-                {
-                    "name": model.name,
-                    "level": model.level,
-                    "embed_dim": model.embed_dim,
-                    "license": model.license,
-                    "gated": model.gated,
-                    "source": model.source,
-                    "requires": model.requires,
-                    "aliases": [],
-                    "plugin": model.distribution,
-                    "installed": False,
-                    "install": model.install,
-                }
+                {**catalogue_record(model), "aliases": [], "installed": False, "install": model.install}
             )
     return sorted(rows, key=lambda r: r["name"])
+
+
+def spec_record(spec: EncoderSpec, plugin: str) -> dict[str, Any]:
+    """The FM record of an installed encoder: what fuse, checkpoints, cards and the Hub record of it."""
+    return {
+        "name": spec.name,
+        "level": spec.level,
+        "embed_dim": spec.embed_dim,
+        "fingerprint": spec.fingerprint(),
+        "mpp": spec.mpp,
+        "read_px": spec.read_px,
+        "requires": spec.requires,
+        "source": spec.source,
+        "license": spec.license,
+        "gated": spec.gated,
+        "plugin": plugin,
+    }
+
+
+def catalogue_record(model) -> dict[str, Any]:
+    """The FM record of a catalogued model that is not installed (no fingerprint or geometry)."""
+    return {
+        "name": model.name,
+        "level": model.level,
+        "embed_dim": model.embed_dim,
+        "requires": model.requires,
+        "source": model.source,
+        "license": model.license,
+        "gated": model.gated,
+        "plugin": model.distribution,
+    }
+
+
+def fm_record(name: str) -> dict[str, Any]:
+    """The FM record of an installed encoder, by name or alias (UnknownModelError if not installed)."""
+    registry = get_registry()
+    spec = registry.get(name)
+    return spec_record(spec, registry.plugin_of(spec.name))
+
+
+def fm_records(names: Iterable[str]) -> list[dict[str, Any]]:
+    """FM records of installed encoders, in the order given."""
+    return [fm_record(name) for name in names]
+
+
+def known_record(name: str) -> dict[str, Any]:
+    """The installed record, else the catalogue's, else {} (a name neither knows)."""
+    try:
+        return fm_record(name)
+    except UnknownModelError:
+        pass
+    from fusecpath.catalogue import load_catalogue
+
+    return next((catalogue_record(m) for m in load_catalogue() if m.name == name), {})
+
+
+def config_fms(config: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The FM records a fused config holds, each completed from ``known_record`` where it lacks a field.
+
+    Reads ``config["fms"]`` (records or names), else ``patch_fms`` + ``slide_fms``.
+    """
+    raw = config.get("fms")
+    if raw is None:
+        raw = [*config.get("patch_fms", []), *config.get("slide_fms", [])]
+    records = [dict(item) if isinstance(item, Mapping) else {"name": str(item)} for item in raw]
+    for record in records:
+        for key, value in known_record(record["name"]).items():
+            record.setdefault(key, value)
+    return records
 
 
 def describe_plugins() -> list[dict]:

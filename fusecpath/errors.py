@@ -20,3 +20,7 @@ class PluginError(FusecpathError):
 
 class WeightsError(FusecpathError):
     """Weights that cannot be found, downloaded or read."""
+
+
+class SpecError(FusecpathError, ValueError):
+    """An EncoderSpec with a field that is not allowed (raised when the spec is made, at registration)."""

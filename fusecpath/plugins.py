@@ -1,6 +1,9 @@
 """The plugin manager: built-in encoders plus every distribution with a ``fusecpath`` entry point.
 
 - Built-ins (``DEFAULT_PLUGINS``) are ordinary plugins, registered first.
+- Each plugin's ``register_encoders`` implementation is called through pluggy, one plugin at a time.
+- Every patch encoder gets a ``mean-<name>`` slide baseline (the mean of its patch features), listed
+  under the patch encoder's plugin.
 - ``FUSECPATH_LOAD_PLUGINS=a,b`` loads only those distributions ("" loads none beyond the built-ins).
 - A broken plugin (import error, hook error, a model name another plugin holds) is skipped whole with
   one warning naming the distribution and how to remove it; ``FUSECPATH_STRICT_PLUGINS=1`` raises instead.
@@ -20,7 +23,7 @@ import pluggy
 
 from fusecpath import hookspecs
 from fusecpath.errors import PluginError
-from fusecpath.zoo import EncoderSpec, Registry
+from fusecpath.zoo import EncoderSpec, Registry, mean_pool_spec
 
 ENTRY_POINT_GROUP = "fusecpath"
 DEFAULT_PLUGINS = ("fusecpath.encoders.builtin",)
@@ -112,17 +115,19 @@ def _collect() -> tuple[Registry, list[PluginInfo]]:
     registry = Registry()
     infos = []
     # Built-ins first so that no plugin can shadow them; then in registration order.
-    for name, plugin in pm.list_name_plugin():
+    plugins = pm.list_name_plugin()
+    for name, plugin in plugins:
         dist, version = _dists.get(name, (name, None))
         hooks = [h.name for h in pm.get_hookcallers(plugin) or []]
         info = PluginInfo(name=name, distribution=dist, version=version, hooks=sorted(hooks))
         infos.append(info)
-        impl = getattr(plugin, "register_encoders", None)
-        if impl is None:
+        if "register_encoders" not in hooks:
             continue
+        # This plugin's implementation alone, called through pluggy (so a failure is this plugin's).
+        others = [other for other_name, other in plugins if other_name != name]
         specs: list[EncoderSpec] = []
         try:
-            impl(register=specs.append)
+            pm.subset_hook_caller("register_encoders", remove_plugins=others)(register=specs.append)
             for spec in specs:
                 if not isinstance(spec, EncoderSpec):
                     raise TypeError(f"register() takes an EncoderSpec, got {type(spec).__name__}")
@@ -135,7 +140,20 @@ def _collect() -> tuple[Registry, list[PluginInfo]]:
         for spec in specs:
             registry.add(spec, dist)
         info.models = sorted(s.name for s in specs)
+    _add_mean_baselines(registry, infos)
     return registry, infos
+
+
+def _add_mean_baselines(registry: Registry, infos: list[PluginInfo]) -> None:
+    """``mean-<fm>`` for every patch FM, provided by the FM's plugin (unless a plugin registers that name)."""
+    by_dist = {info.distribution: info for info in infos}
+    for spec in registry.list(level="patch"):
+        baseline = mean_pool_spec(spec)
+        if registry.claimed(baseline.name) is None:
+            plugin = registry.plugin_of(spec.name)
+            registry.add(baseline, plugin)
+            if plugin in by_dist:
+                by_dist[plugin].models = sorted([*by_dist[plugin].models, baseline.name])
 
 
 def _first_clash(registry: Registry, specs: list[EncoderSpec], dist: str) -> str | None:

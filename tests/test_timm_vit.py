@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import save_file
 
 import fusecpath
-from fusecpath.encoders import timm_vit
+from fusecpath.encoders import TIMM_VIT, timm_vit
 from fusecpath.encoders.remote import grid_step
 from fusecpath.encoders.verify import verify_encoder
 from fusecpath.errors import FusecpathError, WeightsError
@@ -21,7 +21,7 @@ SPEC = EncoderSpec(
     name="tiny-vit",
     level="patch",
     embed_dim=64,
-    loader="fusecpath.encoders.timm_vit:build",
+    **TIMM_VIT,
     source="hf-hub:example/tiny-vit",
     weights_file="model.safetensors",
     arch={
@@ -109,12 +109,17 @@ def test_verify_reports_what_cannot_be_built():
         name="needs-pkg",
         level="patch",
         embed_dim=8,
-        loader="no_such_package.model:build",
+        loader="no_such_package.model:load",
+        architecture="no_such_package.model:architecture",
         dependencies=("no-such-package>=1",),
     )
     report = verify_encoder(missing)
     assert report["built"] is False and report["ok"] is None
     assert "no_such_package" in report["note"] and "pip install 'no-such-package>=1'" in report["note"]
+    remote = verify_encoder(
+        EncoderSpec(name="remote", level="slide", embed_dim=8, loader="m:load", requires="x")
+    )
+    assert remote["built"] is False and "declares no architecture" in remote["note"]
 
 
 def test_grid_step():

@@ -19,6 +19,7 @@ import threading
 import pytest
 
 import fusecpath
+from fusecpath.encoders import TIMM_VIT
 from fusecpath.errors import WeightsError
 from fusecpath.zoo import EncoderSpec
 
@@ -26,7 +27,7 @@ TOKEN = "hf_fusecpathTestTokenNeverPrinted0123456789"
 SPEC = dict(
     level="patch",
     embed_dim=8,
-    loader="fusecpath.encoders.timm_vit:build",
+    **TIMM_VIT,
     weights_file="pytorch_model.bin",
     gated=True,
 )

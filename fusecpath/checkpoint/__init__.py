@@ -5,7 +5,7 @@ Importing this package imports neither torch nor huggingface_hub; the functions 
 
 from __future__ import annotations
 
-from fusecpath.checkpoint.card import describe_fms, render_card
+from fusecpath.checkpoint.card import render_card
 from fusecpath.checkpoint.folder import (
     CheckpointError,
     CheckpointMixin,
@@ -17,7 +17,6 @@ from fusecpath.checkpoint.folder import (
 __all__ = [
     "CheckpointError",
     "CheckpointMixin",
-    "describe_fms",
     "read_checkpoint",
     "render_card",
     "verify_checkpoint",

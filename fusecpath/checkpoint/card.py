@@ -1,5 +1,7 @@
 """The model card (README.md) of a fused checkpoint: Hub metadata in YAML front matter, then the body.
 
+The card renders; the FM records it shows come from the registry layer (``fusecpath.api.config_fms``).
+
 The licence is the most restrictive of the fused FMs' licences (``LICENCE_ORDER``); each FM's own licence is
 listed in the body. The card is gated where any FM is gated.
 """
@@ -11,6 +13,9 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from fusecpath.errors import SpecError
+from fusecpath.zoo import Source
 
 # Hub licence ids from least to most restrictive. A fused model is bound by all its FMs' terms; the card's
 # ``license`` names the most restrictive one. Custom terms ("other") and unknown licences rank last: nothing
@@ -52,85 +57,23 @@ def most_restrictive(licences: list[str | None]) -> str:
     return max(ids, key=LICENCE_ORDER.index)
 
 
-def fm_records(config: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The FMs a config fuses, each completed with licence, gating, source and plugin where it lacks them.
-
-    Reads ``config["fms"]`` (dicts or names), else ``patch_fms`` + ``slide_fms``. Missing facts come from the
-    installed registry, then the zoo catalogue.
-    """
-    raw = config.get("fms")
-    if raw is None:
-        raw = [*config.get("patch_fms", []), *config.get("slide_fms", [])]
-    records = [dict(item) if isinstance(item, Mapping) else {"name": str(item)} for item in raw]
-    for record in records:
-        for key, value in _known_facts(record["name"]).items():
-            record.setdefault(key, value)
-    return records
-
-
-def _known_facts(name: str) -> dict[str, Any]:
-    from fusecpath.errors import FusecpathError
-    from fusecpath.plugins import get_registry
-
-    registry = get_registry()
+def _source(record: Mapping[str, Any]) -> Source | None:
+    """The record's parsed source (None for one this version cannot read, e.g. from an old config)."""
     try:
-        spec = registry.get(name)
-    except FusecpathError:
-        spec = None
-    if spec is not None:
-        return {
-            "level": spec.level,
-            "embed_dim": spec.embed_dim,
-            "license": spec.license,
-            "gated": spec.gated,
-            "source": spec.source,
-            "plugin": registry.plugin_of(name),
-            "fingerprint": spec.fingerprint(),
-        }
-    from fusecpath.catalogue import load_catalogue
-
-    for model in load_catalogue():
-        if model.name == name:
-            return {
-                "level": model.level,
-                "embed_dim": model.embed_dim,
-                "license": model.license,
-                "gated": model.gated,
-                "source": model.source,
-                "plugin": model.distribution,
-            }
-    return {}
-
-
-def describe_fms(names: list[str]) -> list[dict[str, Any]]:
-    """Config entries for installed FMs: what a checkpoint must record to be checked and reproduced later."""
-    from fusecpath.plugins import get_registry
-
-    registry = get_registry()
-    records = []
-    for name in names:
-        spec = registry.get(name)
-        records.append(
-            {
-                "name": spec.name,
-                "level": spec.level,
-                "fingerprint": spec.fingerprint(),
-                "embed_dim": spec.embed_dim,
-                "mpp": spec.mpp,
-                "read_px": spec.read_px,
-                "requires": spec.requires,
-                "source": spec.source,
-                "license": spec.license,
-                "gated": spec.gated,
-                "plugin": registry.plugin_of(spec.name),
-            }
-        )
-    return records
+        return Source.parse(str(record.get("source") or "builtin"))
+    except SpecError:
+        return None
 
 
 def _hub_repo(record: Mapping[str, Any]) -> str | None:
-    source = str(record.get("source") or "")
-    return source.removeprefix("hf-hub:") if source.startswith("hf-hub:") else None
+    """The Hub model repo of a record (a dataset repo is no ``base_model``)."""
+    source = _source(record)
+    return source.repo_id if source and source.kind == "hf-model" else None
+
+
+def _page(record: Mapping[str, Any]) -> str | None:
+    source = _source(record)
+    return source.page if source else None
 
 
 def task_of(config: Mapping[str, Any]) -> str:
@@ -155,14 +98,15 @@ def card_metadata(config: Mapping[str, Any], fms: list[dict[str, Any]]) -> dict[
         data["license_name"] = re.sub(
             r"[^a-z0-9.-]+", "-", str(strictest[0].get("license", "unknown")).lower()
         )
-        repo = _hub_repo(strictest[0])
-        data["license_link"] = f"https://huggingface.co/{repo}" if repo else "LICENSE"
+        data["license_link"] = _page(strictest[0]) or "LICENSE"
     base = [repo for fm in fms if (repo := _hub_repo(fm))]
     if base:
         data["base_model"] = base
     gated = [fm for fm in fms if fm.get("gated")]
     if gated:
-        names = ", ".join(f"{fm['name']} ({_hub_repo(fm) or fm.get('source', '?')})" for fm in gated)
+        names = ", ".join(
+            f"{fm['name']} ({_source(fm).ref if _source(fm) else fm.get('source', '?')})" for fm in gated
+        )
         data["extra_gated_prompt"] = (
             f"This model was fused from gated foundation models: {names}. Its use is bound by each one's terms: "
             "request access to every one of them on its own page before using this model."
@@ -228,7 +172,9 @@ def render_card(
     """
     from huggingface_hub import ModelCardData
 
-    fms = fm_records(config)
+    from fusecpath.api import config_fms
+
+    fms = config_fms(config)
     meta = card_metadata(config, fms)
     front = ModelCardData(**meta).to_yaml()
     repo = repo_id or "ORG/NAME"
@@ -261,10 +207,8 @@ def render_card(
         "|---|---|---|---|---|---|---|",
     ]
     for fm in fms:
-        repo_link = _hub_repo(fm)
-        weights = (
-            f"[{repo_link}](https://huggingface.co/{repo_link})" if repo_link else str(fm.get("source", ""))
-        )
+        source, page = _source(fm), _page(fm)
+        weights = f"[{source.ref}]({page})" if source and page else str(fm.get("source", ""))
         lines.append(
             f"| {fm['name']} | {fm.get('level', '')} | {fm.get('license', 'unknown')} | "
             f"{'yes' if fm.get('gated') else 'no'} | {weights} | {fm.get('plugin', '')} | "

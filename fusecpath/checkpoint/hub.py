@@ -15,7 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from fusecpath.checkpoint.card import fm_records, render_card, task_of
+from fusecpath.api import config_fms
+from fusecpath.checkpoint.card import render_card, task_of
 from fusecpath.checkpoint.folder import (
     CARD,
     CONFIG,
@@ -134,7 +135,7 @@ def push(
     with tempfile.TemporaryDirectory(prefix="fusecpath-push-") as tmp:
         staged = _stage(folder, repo_id, Path(tmp))
         config = json.loads((staged / CONFIG).read_text())
-        gated = any(fm.get("gated") for fm in fm_records(config))
+        gated = any(fm.get("gated") for fm in config_fms(config))
         with _hub_errors("push failed, nothing was committed to", repo_id):
             api.create_repo(repo_id, private=private, exist_ok=True)
             if gated:
@@ -184,7 +185,7 @@ def requirements(config: dict[str, Any]) -> list[dict[str, Any]]:
     registry = get_registry()
     catalogue = {model.name: model for model in load_catalogue()}
     rows = []
-    for fm in fm_records(config):
+    for fm in config_fms(config):
         name, wanted = fm["name"], fm.get("fingerprint")
         row = {
             "name": name,

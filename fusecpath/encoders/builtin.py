@@ -2,6 +2,7 @@
 
 They are honest stand-ins so that the whole product runs on a laptop and in CI: hand-made
 colour and texture statistics and a randomly initialised CNN. None is a pathology foundation model.
+Their ``mean-<name>`` slide baselines are added by the registry, as for every patch encoder.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ PATCH_ENCODERS = (
         name="hed-stain",
         level="patch",
         embed_dim=32,
-        loader="fusecpath.encoders.stain:build",
+        loader="fusecpath.encoders.stain:load",
         input_px=128,  # colour statistics need no detail; 4x fewer pixels than 224
         aliases=("hed",),
         license="Apache-2.0",
-        pooling="statistics",
+        pooling="model",
         description=(
             "Colour only: Ruifrok-Johnston colour deconvolution into hematoxylin, eosin and DAB, "
             "then per-stain mean, spread, quantiles and histograms. Blind to texture."
@@ -28,11 +29,11 @@ PATCH_ENCODERS = (
         name="gabor-texture",
         level="patch",
         embed_dim=32,
-        loader="fusecpath.encoders.texture:build",
+        loader="fusecpath.encoders.texture:load",
         input_px=128,
         aliases=("gabor",),
         license="Apache-2.0",
-        pooling="statistics",
+        pooling="model",
         description=(
             "Texture only: a fixed Gabor filter bank (4 orientations x 3 wavelengths) and a "
             "gradient-orientation histogram on per-patch standardised grey levels. Blind to colour."
@@ -42,12 +43,12 @@ PATCH_ENCODERS = (
         name="random-cnn",
         level="patch",
         embed_dim=512,
-        loader="fusecpath.encoders.random_cnn:build",
+        loader="fusecpath.encoders.random_cnn:load",
         input_px=112,
         arch={"model_name": "resnet18", "seed": 0},
         aliases=("rcnn",),
         license="Apache-2.0",
-        pooling="avg",
+        pooling="mean",
         description=(
             "A timm ResNet-18 with seeded random weights (no training): random projections of "
             "colour and texture together, the classic untrained-CNN baseline."
@@ -56,21 +57,7 @@ PATCH_ENCODERS = (
 )
 
 
-def mean_pool_spec(patch: EncoderSpec) -> EncoderSpec:
-    return EncoderSpec(
-        name=f"mean-{patch.name}",
-        level="slide",
-        embed_dim=patch.embed_dim,
-        loader="fusecpath.encoders.pooling:build",
-        requires=patch.name,
-        license=patch.license,
-        pooling="mean",
-        description=f"Slide embedding = mean of the slide's {patch.name} patch features.",
-    )
-
-
 @hookimpl
 def register_encoders(register):
     for spec in PATCH_ENCODERS:
         register(spec)
-        register(mean_pool_spec(spec))

@@ -7,9 +7,9 @@ the embedding: ``cls`` (class token of ``last_hidden_state``), ``pooler`` (``poo
 
 Two loaders, as the authors publish:
 
-- ``build``: the hub repo's own ``config.json`` and weights through ``AutoModel.from_pretrained``
+- ``load``: the hub repo's own ``config.json`` and weights through ``AutoModel.from_pretrained``
   (Phikon, Phikon-v2, Midnight); the loaded config must agree with ``spec.arch``;
-- ``build_from_arch``: the architecture from ``spec.arch`` and the hub's safetensors loaded strictly into
+- ``load_from_arch``: the architecture from ``spec.arch`` and the hub's safetensors loaded strictly into
   it, for repos whose ``trust_remote_code`` modules no longer run on current transformers (Hibou).
 """
 
@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from fusecpath.encoders.loading import check_complete
 from fusecpath.encoders.timm_vit import pool_tokens
 from fusecpath.encoders.weights import configured_path, hub_snapshot, load_state_dict, resolve_weights
 from fusecpath.errors import WeightsError
@@ -90,7 +91,7 @@ def architecture(spec: EncoderSpec) -> nn.Module:
     return PooledHF(AutoModel.from_config(config_from_arch(spec), **model_kwargs), spec.pooling)
 
 
-def build_from_arch(spec: EncoderSpec, weights: Path | None = None) -> nn.Module:
+def load_from_arch(spec: EncoderSpec, device: str = "cpu", weights: Path | None = None) -> nn.Module:
     """Architecture from ``spec.arch``; the checkpoint (``spec.weights_file``) loaded into it.
 
     Loading goes through the model class's ``from_pretrained`` so that transformers renames the
@@ -111,14 +112,9 @@ def build_from_arch(spec: EncoderSpec, weights: Path | None = None) -> nn.Module
 
 
 def _check_complete(spec: EncoderSpec, info: Mapping[str, Any], where: Path) -> None:
-    missing = sorted(info.get("missing_keys") or []) + [
-        m if isinstance(m, str) else str(m[0]) for m in info.get("mismatched_keys") or []
-    ]
-    if missing:
-        raise WeightsError(
-            f"{spec.name}: {where} lacks weights for {', '.join(missing[:4])}"
-            f"{' ...' if len(missing) > 4 else ''}; is it the right checkpoint?"
-        )
+    """transformers' loading info: every weight of the architecture present, none of the wrong shape."""
+    mismatched = [m if isinstance(m, str) else str(m[0]) for m in info.get("mismatched_keys") or []]
+    check_complete(None, [*(info.get("missing_keys") or []), *mismatched], spec, where)
 
 
 def model_folder(spec: EncoderSpec, weights: Path | None = None) -> Path:
@@ -139,7 +135,7 @@ def model_folder(spec: EncoderSpec, weights: Path | None = None) -> Path:
     if not _has_weights(folder):
         raise WeightsError(
             f"{spec.name}: no model.safetensors or pytorch_model.bin in {folder}; "
-            f"download the repo (`hf download {spec.hub_repo}`) or give its folder"
+            f"download the repo (`{spec.origin.download_command()}`) or give its folder"
         )
     return folder
 
@@ -148,7 +144,7 @@ def _has_weights(folder: Path) -> bool:
     return any(folder.glob("*.safetensors")) or any(folder.glob("pytorch_model*.bin"))
 
 
-def build(spec: EncoderSpec, weights: Path | None = None) -> nn.Module:
+def load(spec: EncoderSpec, device: str = "cpu", weights: Path | None = None) -> nn.Module:
     """``AutoModel.from_pretrained`` on the repo folder, every weight present, config as the spec says."""
     from transformers import AutoModel
 

@@ -15,5 +15,9 @@ class MeanPool(nn.Module):
         return features.float().mean(0)
 
 
-def build(spec: EncoderSpec) -> nn.Module:
+def architecture(spec: EncoderSpec) -> nn.Module:
+    return MeanPool()
+
+
+def load(spec: EncoderSpec, device: str = "cpu", weights: None = None) -> nn.Module:
     return MeanPool()

@@ -9,7 +9,7 @@ from torch import nn
 from fusecpath.zoo import EncoderSpec
 
 
-def build(spec: EncoderSpec) -> nn.Module:
+def load(spec: EncoderSpec, device: str = "cpu", weights: None = None) -> nn.Module:
     """The same weights for the same seed and torch version; global average pooled features."""
     arch = dict(spec.arch)
     seed = arch.pop("seed", 0)

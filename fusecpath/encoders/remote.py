@@ -15,7 +15,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from fusecpath.encoders.verify import ArchitectureUnavailable
 from fusecpath.encoders.weights import configured_path, hub_snapshot
 from fusecpath.errors import FusecpathError, WeightsError
 from fusecpath.zoo import EncoderSpec
@@ -54,14 +53,6 @@ def load_remote_model(
     transformers = require(spec, "transformers")
     folder = repo_folder(spec, weights, allow_patterns)
     return transformers.AutoModel.from_pretrained(str(folder), trust_remote_code=True, local_files_only=True)
-
-
-def remote_architecture(spec: EncoderSpec) -> nn.Module:
-    """For ``fusecpath models verify``: such an architecture exists only in the downloaded repo's code."""
-    raise ArchitectureUnavailable(
-        f"architecture is the code in {spec.hub_repo or spec.source} (trust_remote_code or its package); "
-        "it is built only from a download, so its size is not checked offline"
-    )
 
 
 def grid_step(coords: torch.Tensor) -> int:

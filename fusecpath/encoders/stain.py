@@ -39,5 +39,5 @@ class StainStatistics(nn.Module):
         return torch.cat(stats, dim=1)
 
 
-def build(spec: EncoderSpec) -> nn.Module:
+def load(spec: EncoderSpec, device: str = "cpu", weights: None = None) -> nn.Module:
     return StainStatistics(spec)

@@ -62,5 +62,5 @@ class GaborTexture(nn.Module):
         return torch.cat(features, dim=1)
 
 
-def build(spec: EncoderSpec) -> nn.Module:
+def load(spec: EncoderSpec, device: str = "cpu", weights: None = None) -> nn.Module:
     return GaborTexture(spec)

@@ -18,8 +18,6 @@ from torch import nn
 from fusecpath.encoders import timm_vit
 from fusecpath.zoo import EncoderSpec
 
-architecture = timm_vit.architecture
-
 
 def from_dinov2(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """DINOv2 key names and token layout -> timm's (a no-op for a timm checkpoint)."""
@@ -37,6 +35,6 @@ def from_dinov2(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-def build(spec: EncoderSpec, weights: Path | None = None) -> nn.Module:
-    """``timm_vit.build`` with the checkpoint mapped from DINOv2's layout when it is in it."""
-    return timm_vit.build(spec, weights, convert=from_dinov2)
+def load(spec: EncoderSpec, device: str = "cpu", weights: Path | None = None) -> nn.Module:
+    """``timm_vit.load`` with the checkpoint mapped from DINOv2's layout when it is in it."""
+    return timm_vit.load(spec, device, weights, convert=from_dinov2)

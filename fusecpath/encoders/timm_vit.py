@@ -20,8 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from fusecpath.encoders.weights import load_state_dict, resolve_weights
-from fusecpath.errors import WeightsError
+from fusecpath.encoders.loading import State, build_from_checkpoint
 from fusecpath.zoo import EncoderSpec
 
 POOLINGS = ("cls", "cls+mean", "mean", "timm")
@@ -114,41 +113,21 @@ def clean_state_dict(
     return out
 
 
-def load_into(module: nn.Module, state: Mapping[str, torch.Tensor], spec: EncoderSpec, path: Path) -> None:
-    """``load_state_dict(strict=True)``, with one line naming what does not fit."""
-    result = _try_load(module, state)
-    if isinstance(result, str):
-        raise WeightsError(
-            f"{spec.name}: {path} does not fit the architecture ({result}); "
-            "is it the right file for this model?"
-        )
-
-
-def _try_load(module: nn.Module, state: Mapping[str, torch.Tensor]) -> str | None:
-    try:
-        module.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        return "; ".join(lines[1:4])[:400] or type(exc).__name__
-    return None
-
-
-def build(
+def load(
     spec: EncoderSpec,
+    device: str = "cpu",
     weights: Path | None = None,
     *,
-    prefix: str | None = None,
-    convert: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None,
+    convert: Callable[[State], State] | None = None,
 ) -> nn.Module:
-    """Build a timm patch encoder from its spec and load its checkpoint (``weights`` overrides the hub).
+    """The loader of timm patch encoders: ``architecture(spec)`` with the spec's checkpoint in its trunk.
 
-    ``prefix`` selects the trunk's keys in a larger checkpoint; ``convert`` maps key names of a
-    checkpoint that is not in timm's layout.
+    Wrapper prefixes and classifier heads are stripped (``clean_state_dict``); ``convert`` maps key names
+    of a checkpoint that is not in timm's layout.
     """
-    path = resolve_weights(spec, explicit=weights)
-    state = clean_state_dict(load_state_dict(path), prefix=prefix)
-    if convert is not None:
-        state = convert(state)
-    model = architecture(spec)
-    load_into(model.trunk, state, spec, path)
-    return model
+
+    def to_trunk(state: State, _model: nn.Module) -> State:
+        state = clean_state_dict(state)
+        return {f"trunk.{k}": v for k, v in (convert(state) if convert else state).items()}
+
+    return build_from_checkpoint(spec, weights, architecture, to_trunk)

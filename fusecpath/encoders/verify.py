@@ -1,15 +1,14 @@
 """``fusecpath models verify``: build an encoder's architecture on the meta device, with no weights.
 
-A loader module (the ``module`` of a spec's ``loader``) that can build its architecture without
-weights exposes ``architecture(spec) -> nn.Module``. Built inside ``torch.device("meta")`` it takes
-no memory; a forward pass on meta tensors gives the output shape. Models whose architecture exists
-only as code shipped with their weights (``trust_remote_code`` repos) or in a package that is not
-installed raise ``ArchitectureUnavailable`` with the reason, which is reported as it is.
+A spec whose architecture can be built without weights declares it: ``architecture="module:callable"``,
+a function ``architecture(spec) -> nn.Module``. Built inside ``torch.device("meta")`` it takes no memory;
+a forward pass on meta tensors gives the output shape. Models whose architecture exists only as code
+shipped with their weights (``trust_remote_code`` repos) declare none; one whose builder needs a package
+that is not installed raises ``ArchitectureUnavailable``: both are reported with the reason.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from fusecpath.errors import FusecpathError
@@ -21,16 +20,6 @@ META_PATCHES = 16  # patches in the meta forward pass of a slide encoder
 
 class ArchitectureUnavailable(FusecpathError):
     """The architecture cannot be built here without downloading code or installing a package."""
-
-
-def _import_loader_module(spec: EncoderSpec):
-    module_name = spec.loader.partition(":")[0]
-    try:
-        return importlib.import_module(module_name)
-    except ImportError as exc:
-        missing = " ".join(f"'{d}'" for d in spec.dependencies)
-        hint = f"; `pip install {missing}`" if missing else ""
-        raise ArchitectureUnavailable(f"architecture needs {exc.name or module_name}{hint}") from None
 
 
 def meta_forward(module: Any, spec: EncoderSpec, patch_dim: int | None = None) -> tuple[int, ...]:
@@ -50,12 +39,17 @@ def build_on_meta(spec: EncoderSpec):
     """The spec's architecture with meta tensors (no memory, no weights)."""
     import torch
 
-    module = _import_loader_module(spec)
-    architecture = getattr(module, "architecture", None)
-    if architecture is None:
+    from fusecpath.api import import_target
+
+    if spec.architecture is None:
+        where = f" ({spec.origin.page or spec.source})" if spec.origin.has_weights else ""
         raise ArchitectureUnavailable(
-            f"{spec.loader.partition(':')[0]} defines no architecture(spec) to build without loading it"
+            f"{spec.name} declares no architecture(spec): it is built only by its loader, from its weights{where}"
         )
+    try:
+        architecture = import_target(spec, spec.architecture)
+    except FusecpathError as exc:
+        raise ArchitectureUnavailable(f"architecture: {exc}") from None
     with torch.device("meta"):
         return architecture(spec)
 

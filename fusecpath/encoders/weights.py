@@ -17,9 +17,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fusecpath.api import env_key
 from fusecpath.errors import WeightsError
-from fusecpath.zoo import EncoderSpec
+from fusecpath.zoo import EncoderSpec, env_key
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -69,22 +68,33 @@ def resolve_weights(spec: EncoderSpec, filename: str | None = None, explicit: Pa
         return _in_directory(Path(explicit).expanduser(), filename, spec)
     if configured := configured_path(spec):
         return _in_directory(configured, filename, spec)
-    repo = spec.hub_repo
-    if repo is None:
-        raise WeightsError(f"{spec.name}: no weights source; set FUSECPATH_WEIGHTS_{env_key(spec.name)}=PATH")
+    source, override = spec.origin, f"FUSECPATH_WEIGHTS_{env_key(spec.name)}=PATH"
+    if source.kind == "url":
+        what = filename or "its weights"
+        raise WeightsError(
+            f"{spec.name}: {what} is not on the Hugging Face Hub; download it from {source.ref} and set {override}"
+        )
+    if source.kind == "package":
+        raise WeightsError(
+            f"{spec.name}: its weights come with `pip install '{source.ref}'`; or set {override}"
+        )
+    if source.repo_id is None:
+        raise WeightsError(f"{spec.name}: no weights source; set {override}")
     if filename is None:
         return hub_snapshot(spec)
-    return _hub_file(spec, repo, filename)
+    return hub_file(spec, filename)
 
 
-def _hub_file(spec: EncoderSpec, repo: str, filename: str) -> Path:
+def hub_file(spec: EncoderSpec, filename: str) -> Path:
+    """``filename`` of the spec's Hub repo (model or dataset): the cache first, else a download."""
     from huggingface_hub import hf_hub_download, try_to_load_from_cache
 
-    cached = try_to_load_from_cache(repo, filename)
+    repo, repo_type = spec.origin.repo_id, spec.origin.repo_type
+    cached = try_to_load_from_cache(repo, filename, repo_type=repo_type)
     if isinstance(cached, str):
         return Path(cached)
     try:
-        return Path(hf_hub_download(repo, filename, library_name="fusecpath"))
+        return Path(hf_hub_download(repo, filename, repo_type=repo_type, library_name="fusecpath"))
     except Exception as exc:  # noqa: BLE001 - mapped to one line below
         raise hub_error(spec, exc) from None
 
@@ -93,14 +103,18 @@ def hub_snapshot(spec: EncoderSpec, allow_patterns: list[str] | None = None) -> 
     """The spec's whole hub repo (or the files matching ``allow_patterns``) as a local folder."""
     from huggingface_hub import snapshot_download
 
-    repo = spec.hub_repo
+    repo, repo_type = spec.origin.repo_id, spec.origin.repo_type
     if repo is None:
-        raise WeightsError(f"{spec.name}: not a Hugging Face model (source {spec.source})")
+        raise WeightsError(f"{spec.name}: not a Hugging Face repo (source {spec.source})")
     for local_only in (True, False):
         try:
             return Path(
                 snapshot_download(
-                    repo, allow_patterns=allow_patterns, local_files_only=local_only, library_name="fusecpath"
+                    repo,
+                    repo_type=repo_type,
+                    allow_patterns=allow_patterns,
+                    local_files_only=local_only,
+                    library_name="fusecpath",
                 )
             )
         except Exception as exc:  # noqa: BLE001 - mapped to one line below
@@ -113,8 +127,7 @@ def hub_error(spec: EncoderSpec, exc: Exception) -> WeightsError:
     """One actionable line for a failed download. Never includes the token."""
     from huggingface_hub import errors
 
-    repo = spec.hub_repo
-    url = f"https://huggingface.co/{repo}"
+    repo, url, download = spec.hub_repo, spec.origin.page, spec.origin.download_command()
     override = f"FUSECPATH_WEIGHTS_{env_key(spec.name)}=PATH"
     if isinstance(exc, errors.GatedRepoError):
         return WeightsError(f"{spec.name}: {repo} is gated; accept its terms at {url}, then `hf auth login`")
@@ -128,9 +141,9 @@ def hub_error(spec: EncoderSpec, exc: Exception) -> WeightsError:
         isinstance(exc, OSError) and not isinstance(exc, errors.EntryNotFoundError)
     ):
         steps = (
-            f"accept its terms at {url}, `hf auth login`, then `hf download {repo}`"
+            f"accept its terms at {url}, `hf auth login`, then `{download}`"
             if spec.gated
-            else f"`hf download {repo}` ({url})"
+            else f"`{download}` ({url})"
         )
         return WeightsError(
             f"{spec.name}: weights are not in the Hugging Face cache and the Hub cannot be reached; "

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from fusecpath.checkpoint.card import describe_fms
+from fusecpath.api import fm_records
 from fusecpath.errors import FusecpathError
 from fusecpath.files import write_atomic, write_csv
 from fusecpath.training import distributed
@@ -76,7 +76,7 @@ def _log(options: FuseOptions, message: str) -> None:
 
 def split_fms(fms: Sequence[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(patch FM records, slide FM records), in the order given; at least one patch FM."""
-    records = describe_fms(list(fms))
+    records = fm_records(fms)
     names = [r["name"] for r in records]
     if dup := sorted({n for n in names if names.count(n) > 1}):
         raise FuseError(f"--fms names {dup[0]!r} twice")

@@ -11,7 +11,7 @@ def write_feature_store(store: Path, n_slides: int = 12, n_patches: int = 48, se
     separate patches. Returns labels.csv. For tests of fusion that need no slides."""
     import numpy as np
 
-    from fusecpath.checkpoint.card import describe_fms
+    from fusecpath.api import get_spec
     from fusecpath.features.store import FORMAT, VERSION, feature_path, updating
 
     rng = np.random.default_rng(seed)
@@ -30,7 +30,7 @@ def write_feature_store(store: Path, n_slides: int = 12, n_patches: int = 48, se
             for fm, x in (("hed-stain", hed), ("gabor-texture", gabor), ("mean-hed-stain", hed.mean(0))):
                 name = f"{'slide' if x.ndim == 1 else 'patch'}/{fm}"
                 out.create_dataset(name, data=x.astype(np.float32))
-                out[name].attrs["fingerprint"] = describe_fms([fm])[0]["fingerprint"]
+                out[name].attrs["fingerprint"] = get_spec(fm).fingerprint()
         rows.append(f"{sid},{'neg pos'.split()[label]}\n")
     labels = store.parent / "labels.csv"
     labels.write_text("slide_id,label\n" + "".join(rows))
