@@ -140,20 +140,19 @@ def _collect() -> tuple[Registry, list[PluginInfo]]:
         for spec in specs:
             registry.add(spec, dist)
         info.models = sorted(s.name for s in specs)
-    _add_mean_baselines(registry, infos)
+    _add_mean_baselines(registry)
     return registry, infos
 
 
-def _add_mean_baselines(registry: Registry, infos: list[PluginInfo]) -> None:
-    """``mean-<fm>`` for every patch FM, provided by the FM's plugin (unless a plugin registers that name)."""
-    by_dist = {info.distribution: info for info in infos}
+def _add_mean_baselines(registry: Registry) -> None:
+    """``mean-<fm>`` for every patch FM, listed under the FM's plugin (unless a plugin registers that name).
+
+    ``PluginInfo.models`` stays what each plugin registered itself.
+    """
     for spec in registry.list(level="patch"):
         baseline = mean_pool_spec(spec)
         if registry.claimed(baseline.name) is None:
-            plugin = registry.plugin_of(spec.name)
-            registry.add(baseline, plugin)
-            if plugin in by_dist:
-                by_dist[plugin].models = sorted([*by_dist[plugin].models, baseline.name])
+            registry.add(baseline, registry.plugin_of(spec.name))
 
 
 def _first_clash(registry: Registry, specs: list[EncoderSpec], dist: str) -> str | None:

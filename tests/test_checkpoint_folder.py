@@ -233,16 +233,18 @@ def test_mixin_save_and_from_pretrained(tmp_path):
 
 
 def test_card_for_every_registered_fm_parses():
-    from fusecpath.api import list_encoders
-    from fusecpath.checkpoint.card import LICENCE_ORDER, describe_fms
+    from fusecpath.api import fm_records, list_encoders
+    from fusecpath.checkpoint.card import LICENCE_ORDER
 
     specs = list_encoders()
-    records = describe_fms([s.name for s in specs])
+    records = fm_records([s.name for s in specs])
     text = render_card({"task": "survival", "fms": records}, {"fusecpath": {"c_index": 0.7}})
     meta = ModelCard(text).data.to_dict()
     assert meta["license"] in LICENCE_ORDER and meta["license"] != "unknown"
     assert meta["license"] == most_restrictive([s.license for s in specs]) or meta["license"] == "other"
-    assert set(meta["base_model"]) == {s.hub_repo for s in specs if s.hub_repo}
+    assert set(meta["base_model"]) == {
+        s.hub_repo for s in specs if s.origin.kind == "hf-model"
+    }  # no datasets
     assert ("extra_gated_prompt" in meta) == any(s.gated for s in specs)
     for spec in specs:
         assert f"| {spec.name} | {spec.level} | {spec.license} |" in text

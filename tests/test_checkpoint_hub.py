@@ -30,9 +30,9 @@ def hub(tmp_path):
 
 
 def fms(*names: str) -> list[dict]:
-    from fusecpath.checkpoint.card import describe_fms
+    from fusecpath.api import fm_records
 
-    return describe_fms(list(names))
+    return fm_records(list(names))
 
 
 def make_checkpoint(folder: Path, records: list[dict], files: dict | None = None) -> Path:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from fusecpath.checkpoint.card import describe_fms
+from fusecpath.api import fm_records
 from fusecpath.features.store import feature_path, open_features
 from fusecpath.fusion import FusedModel, FuseOptions, fuse, predict_slide
 from fusecpath.fusion.fuse import cluster_key
@@ -66,7 +66,7 @@ def test_fuse_writes_every_report_file_and_a_loadable_model(cohort, tmp_path):
     assert len(rows) == 12 * len(names) and {"prob_neg", "prob_pos", "fold", "patient_id"} <= set(rows[0])
     assert (run / "roc.png").stat().st_size > 1000
     # Clusters were cached next to the features, under a key of the FMs' fingerprints, K and seed.
-    key = cluster_key(describe_fms(["hed-stain", "gabor-texture"]), 4, 0)
+    key = cluster_key(fm_records(["hed-stain", "gabor-texture"]), 4, 0)
     assert open_features(feature_path(cohort / "features", "TCGA-AA-0000-01Z")).has(key)
     # The final model reloads from its checkpoint folder and predicts a slide with per-patch attention.
     model = FusedModel.from_pretrained(result.checkpoint)

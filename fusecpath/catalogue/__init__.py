@@ -92,13 +92,3 @@ def write(directory: Path, registry: Registry) -> list[Path]:
         path.write_text(render(dist, models))
         written.append(path)
     return written
-
-
-if __name__ == "__main__":
-    from fusecpath.plugins import get_registry
-
-    if sys.argv[1:] != ["--write"]:
-        sys.exit("usage: python -m fusecpath.catalogue --write")
-    target = catalogue_dir()
-    for path in write(target, get_registry()):
-        print(path)
