@@ -7,8 +7,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from fusecpath.encoders.timm_vit import load_into
-from fusecpath.encoders.weights import load_state_dict, resolve_weights
+from fusecpath.encoders.loading import State, build_from_checkpoint
 from fusecpath.zoo import EncoderSpec
 
 
@@ -31,11 +30,11 @@ def architecture(spec: EncoderSpec) -> TruncatedResNet:
     return TruncatedResNet(spec.arch["model_name"], spec.arch["out_index"])
 
 
-def build(spec: EncoderSpec, weights: Path | None = None) -> nn.Module:
+def load(spec: EncoderSpec, device: str = "cpu", weights: Path | None = None) -> nn.Module:
     """The truncated network; the checkpoint's later stages and classifier are left out."""
-    path = resolve_weights(spec, explicit=weights)
-    model = architecture(spec)
-    kept = {k.split(".")[0] for k in model.trunk.state_dict()}
-    state = {k: v for k, v in load_state_dict(path).items() if k.split(".")[0] in kept}
-    load_into(model.trunk, state, spec, path)
-    return model
+
+    def kept_stages(state: State, model: TruncatedResNet) -> State:
+        kept = {k.split(".")[0] for k in model.trunk.state_dict()}
+        return {f"trunk.{k}": v for k, v in state.items() if k.split(".")[0] in kept}
+
+    return build_from_checkpoint(spec, weights, architecture, kept_stages)
