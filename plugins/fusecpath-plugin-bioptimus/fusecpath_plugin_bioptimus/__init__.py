@@ -5,10 +5,10 @@ Bioptimus' own mean and std. Torch-free: the models are built by fusecpath.encod
 """
 
 import fusecpath
+from fusecpath.encoders import TIMM_VIT
 
 HO_MEAN = (0.707223, 0.578729, 0.703617)
 HO_STD = (0.211883, 0.230117, 0.177517)
-TIMM = "fusecpath.encoders.timm_vit:build"
 PAPER_H0 = "Saillard et al., H-optimus-0 (2024), https://github.com/bioptimus/releases"
 
 # vit_giant_patch14_reg4_dinov2: embed 1536, depth 40, 24 heads, SwiGLU (fused), 4 registers, ~1.1B params.
@@ -26,7 +26,7 @@ SPECS = (
         aliases=("hoptimus0", "h-optimus0"),
         level="patch",
         embed_dim=1536,
-        loader=TIMM,
+        **TIMM_VIT,
         source="hf-hub:bioptimus/H-optimus-0",
         weights_file="pytorch_model.bin",
         arch=H_OPTIMUS_ARCH,
@@ -47,7 +47,7 @@ SPECS = (
         aliases=("hoptimus1", "h-optimus1"),
         level="patch",
         embed_dim=1536,
-        loader=TIMM,
+        **TIMM_VIT,
         source="hf-hub:bioptimus/H-optimus-1",
         weights_file="pytorch_model.bin",
         arch=H_OPTIMUS_ARCH,
@@ -68,7 +68,7 @@ SPECS = (
         aliases=("h0mini",),
         level="patch",
         embed_dim=768,
-        loader=TIMM,
+        **TIMM_VIT,
         source="hf-hub:bioptimus/H0-mini",
         weights_file="pytorch_model.bin",
         arch={
