@@ -7,10 +7,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from fusecpath.encoders.remote import SlideEncoder, grid_step, load_remote_model, remote_architecture
+from fusecpath.encoders.remote import SlideEncoder, grid_step, load_remote_model
 from fusecpath.zoo import EncoderSpec
-
-architecture = remote_architecture
 
 
 def care_call(
@@ -23,5 +21,5 @@ def care_call(
     return model(features, lengths, grid).wsi_embedding
 
 
-def build(spec: EncoderSpec, weights: Path | None = None) -> nn.Module:
+def load(spec: EncoderSpec, device: str = "cpu", weights: Path | None = None) -> nn.Module:
     return SlideEncoder(load_remote_model(spec, weights), care_call)
