@@ -13,9 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from fusecpath.encoders.timm_vit import load_into
-from fusecpath.encoders.weights import configured_path, load_state_dict, resolve_weights
-from fusecpath.errors import WeightsError
+from fusecpath.encoders.loading import build_from_checkpoint
 from fusecpath.zoo import EncoderSpec
 
 
@@ -63,15 +61,11 @@ def architecture(spec: EncoderSpec) -> CHIEF:
     return CHIEF(tuple(spec.arch["size"]), spec.arch["n_classes"])
 
 
-def build(spec: EncoderSpec, weights: Path | None = None) -> nn.Module:
-    if weights is None and configured_path(spec) is None:
-        url = spec.source.removeprefix("url:")
-        raise WeightsError(
-            f"{spec.name}: {spec.weights_file} is not on the Hugging Face Hub; download it from "
-            f"{url} and set FUSECPATH_WEIGHTS_CHIEF=PATH"
-        )
-    path = resolve_weights(spec, explicit=weights)
-    state = {k: v for k, v in load_state_dict(path).items() if k != "organ_embedding"}
-    model = architecture(spec)
-    load_into(model, state, spec, path)
-    return model
+def load(spec: EncoderSpec, device: str = "cpu", weights: Path | None = None) -> nn.Module:
+    """The checkpoint's ``organ_embedding`` (for CHIEF's text branch) is left out."""
+    return build_from_checkpoint(
+        spec,
+        weights,
+        architecture,
+        lambda state, _: {k: v for k, v in state.items() if k != "organ_embedding"},
+    )

@@ -11,8 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from fusecpath.encoders.timm_vit import load_into
-from fusecpath.encoders.weights import configured_path, hub_error, load_state_dict, resolve_weights
+from fusecpath.encoders.loading import build_from_checkpoint
 from fusecpath.zoo import EncoderSpec
 
 
@@ -66,27 +65,7 @@ def architecture(spec: EncoderSpec) -> nn.Module:
     )
 
 
-def weights_path(spec: EncoderSpec, weights: Path | None) -> Path:
-    """An explicit or configured path, else the file in the spec's Hub *dataset* repo (cache first)."""
-    if weights is not None or configured_path(spec) is not None:
-        return resolve_weights(spec, explicit=weights)
-    from huggingface_hub import hf_hub_download, try_to_load_from_cache
-
-    repo = spec.hub_repo.removeprefix("datasets/")
-    cached = try_to_load_from_cache(repo, spec.weights_file, repo_type="dataset")
-    if isinstance(cached, str):
-        return Path(cached)
-    try:
-        return Path(hf_hub_download(repo, spec.weights_file, repo_type="dataset", library_name="fusecpath"))
-    except Exception as exc:  # noqa: BLE001 - mapped to one line
-        raise hub_error(spec, exc) from None
-
-
-def build(spec: EncoderSpec, weights: Path | None = None) -> nn.Module:
+def load(spec: EncoderSpec, device: str = "cpu", weights: Path | None = None) -> nn.Module:
     from timm.models.swin_transformer import checkpoint_filter_fn
 
-    path = weights_path(spec, weights)
-    model = architecture(spec)
-    state = checkpoint_filter_fn(load_state_dict(path), model)
-    load_into(model, state, spec, path)
-    return model
+    return build_from_checkpoint(spec, weights, architecture, checkpoint_filter_fn)
