@@ -16,7 +16,8 @@ def register_encoders(register):
             name="genbio-pathfm",
             level="patch",
             embed_dim=4608,
-            loader="fusecpath_plugin_genbio.model:build",
+            loader="fusecpath_plugin_genbio.model:load",
+            architecture="fusecpath_plugin_genbio.model:architecture",
             source="hf-hub:genbio-ai/genbio-pathfm",
             weights_file="model.pth",
             arch={
@@ -40,7 +41,7 @@ def register_encoders(register):
             interpolation="bilinear",
             mean=GENBIO_MEAN,
             std=GENBIO_STD,
-            pooling="cls-per-channel",
+            pooling="model",
             precision="bf16",
             license="GenBio AI Community License",
             gated=False,

@@ -18,8 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fusecpath.encoders.timm_vit import load_into
-from fusecpath.encoders.weights import load_state_dict, resolve_weights
+from fusecpath.encoders.loading import build_from_checkpoint
 from fusecpath.zoo import EncoderSpec
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -167,8 +166,5 @@ def architecture(spec: EncoderSpec) -> ChannelViT:
     return ChannelViT(**arch)
 
 
-def build(spec: EncoderSpec, weights: Path | None = None) -> nn.Module:
-    path = resolve_weights(spec, explicit=weights)
-    model = architecture(spec)
-    load_into(model, load_state_dict(path), spec, path)
-    return model
+def load(spec: EncoderSpec, device: str = "cpu", weights: Path | None = None) -> nn.Module:
+    return build_from_checkpoint(spec, weights, architecture)
