@@ -5,6 +5,7 @@ fusecpath_plugin_gigapath.slide with the official gigapath package.
 """
 
 import fusecpath
+from fusecpath.encoders import TIMM_VIT
 
 PAPER = "Xu et al., A whole-slide foundation model for digital pathology from real-world data, Nature 2024"
 LICENSE = "Apache-2.0 with conditions"  # the repo's licence plus its terms of use (non-commercial research)
@@ -15,7 +16,7 @@ SPECS = (
         aliases=("gigapath", "prov-gigapath-tile", "gigapath-tile"),
         level="patch",
         embed_dim=1536,
-        loader="fusecpath.encoders.timm_vit:build",
+        **TIMM_VIT,
         source="hf-hub:prov-gigapath/prov-gigapath",
         weights_file="pytorch_model.bin",
         # ViT-g with patch 16 on timm's dinov2 giant skeleton: embed 1536, depth 40, 24 heads (~1.13B).
@@ -49,13 +50,13 @@ SPECS = (
         aliases=("gigapath-slide",),
         level="slide",
         embed_dim=768,
-        loader="fusecpath_plugin_gigapath.slide:build",
+        loader="fusecpath_plugin_gigapath.slide:load",
         source="hf-hub:prov-gigapath/prov-gigapath",
         weights_file="slide_encoder.pth",
         arch={"model_arch": "gigapath_slide_enc12l768d", "in_chans": 1536, "layer": 11},
         requires="prov-gigapath",
         precision="fp16",
-        pooling="longnet-layer11",
+        pooling="model",
         license=LICENSE,
         gated=True,
         paper=PAPER,

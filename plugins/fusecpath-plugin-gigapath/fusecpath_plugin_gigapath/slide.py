@@ -11,28 +11,22 @@ from pathlib import Path
 
 from torch import nn
 
-from fusecpath.encoders.remote import SlideEncoder, grid_step, remote_architecture, require
-from fusecpath.encoders.weights import load_state_dict, resolve_weights
-from fusecpath.errors import WeightsError
+from fusecpath.encoders.loading import build_from_checkpoint
+from fusecpath.encoders.remote import SlideEncoder, grid_step, require
 from fusecpath.zoo import EncoderSpec
 
-architecture = remote_architecture
 
-
-def build(spec: EncoderSpec, weights: Path | None = None) -> nn.Module:
-    require(spec, "gigapath.slide_encoder")
+def _longnet(spec: EncoderSpec) -> nn.Module:
     import timm
 
-    model = timm.create_model(
+    return timm.create_model(
         spec.arch["model_arch"], pretrained=False, in_chans=spec.arch["in_chans"], global_pool=True
     )
-    path = resolve_weights(spec, explicit=weights)
-    missing, _unexpected = model.load_state_dict(load_state_dict(path), strict=False)
-    if missing:
-        raise WeightsError(
-            f"{spec.name}: {path} lacks {len(missing)} of the slide encoder's tensors "
-            f"(e.g. {missing[0]}); is it prov-gigapath's slide_encoder.pth?"
-        )
+
+
+def load(spec: EncoderSpec, device: str = "cpu", weights: Path | None = None) -> nn.Module:
+    require(spec, "gigapath.slide_encoder")  # registers LongNet with timm
+    model = build_from_checkpoint(spec, weights, _longnet, strict=False)
     layer = spec.arch["layer"]
 
     def call(model, features, coords, patch_size_level0):
