@@ -3,6 +3,7 @@ FMs, weights GPFM.pth in majiabo/GPFM (a plain state dict, read with weights_onl
 """
 
 import fusecpath
+from fusecpath.encoders import TIMM_DINOV2
 
 
 @fusecpath.hookimpl
@@ -12,7 +13,7 @@ def register_encoders(register):
             name="gpfm",
             level="patch",
             embed_dim=1024,
-            loader="fusecpath.encoders.timm_dinov2:build",
+            **TIMM_DINOV2,
             source="hf-hub:majiabo/GPFM",
             weights_file="GPFM.pth",
             arch={"model_name": "vit_large_patch14_dinov2", "img_size": 224, "init_values": 1e-5},
