@@ -7,6 +7,7 @@ loads ``model.safetensors`` into it strictly: no remote code runs. Torch-free mo
 """
 
 import fusecpath
+from fusecpath.encoders import HF_VIT_FROM_ARCH
 
 HIBOU_MEAN = (0.7068, 0.5755, 0.722)
 HIBOU_STD = (0.195, 0.2316, 0.1816)
@@ -20,7 +21,7 @@ def _hibou(name: str, repo: str, dim: int, depth: int, heads: int, size: str) ->
         name=name,
         level="patch",
         embed_dim=dim,
-        loader="fusecpath.encoders.hf_vit:build_from_arch",
+        **HF_VIT_FROM_ARCH,
         source=f"hf-hub:{repo}",
         weights_file="model.safetensors",
         arch={
