@@ -10,6 +10,7 @@ Torch-free module.
 """
 
 import fusecpath
+from fusecpath.encoders import HF_VIT, TIMM_DINOV2
 
 KAIKO_MEAN = (0.5, 0.5, 0.5)
 KAIKO_STD = (0.5, 0.5, 0.5)
@@ -38,7 +39,7 @@ def _vit(name: str) -> fusecpath.EncoderSpec:
         name=name,
         level="patch",
         embed_dim=dim,
-        loader="fusecpath.encoders.timm_dinov2:build",
+        **TIMM_DINOV2,
         source=f"hf-hub:1aurent/{arch}.kaiko_ai_towards_large_pathology_fms",
         weights_file="model.safetensors",
         arch={"model_name": arch, "dynamic_img_size": True, **extra},
@@ -65,7 +66,7 @@ def _midnight(name: str, pooling: str, dim: int, words: str) -> fusecpath.Encode
         name=name,
         level="patch",
         embed_dim=dim,
-        loader="fusecpath.encoders.hf_vit:build",
+        **HF_VIT,
         source="hf-hub:kaiko-ai/midnight",
         arch={
             "model_type": "dinov2",
