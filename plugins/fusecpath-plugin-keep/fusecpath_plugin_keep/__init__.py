@@ -14,7 +14,8 @@ def register_encoders(register):
             name="keep",
             level="patch",
             embed_dim=768,
-            loader="fusecpath_plugin_keep.model:build",
+            loader="fusecpath_plugin_keep.model:load",
+            architecture="fusecpath_plugin_keep.model:architecture",
             source="hf-hub:Astaxanthin/KEEP",
             weights_file="model.safetensors",
             arch={
@@ -29,7 +30,7 @@ def register_encoders(register):
             input_px=224,
             crop=True,
             interpolation="bicubic",
-            pooling="cls+proj+l2",
+            pooling="model",
             precision="fp32",
             license="MIT",
             gated=False,

@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fusecpath.encoders.timm_vit import create_trunk, load_into
-from fusecpath.encoders.weights import load_state_dict, resolve_weights
+from fusecpath.encoders.loading import build_from_checkpoint
+from fusecpath.encoders.timm_vit import create_trunk
 from fusecpath.zoo import EncoderSpec
 
 
@@ -42,8 +42,5 @@ def vision_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-def build(spec: EncoderSpec, weights: Path | None = None) -> nn.Module:
-    path = resolve_weights(spec, explicit=weights)
-    model = architecture(spec)
-    load_into(model, vision_state(load_state_dict(path)), spec, path)
-    return model
+def load(spec: EncoderSpec, device: str = "cpu", weights: Path | None = None) -> nn.Module:
+    return build_from_checkpoint(spec, weights, architecture, lambda state, _: vision_state(state))
