@@ -6,6 +6,7 @@ which TRIDENT uses; Lunit publishes no crop, so the 224 px read goes in as it is
 """
 
 import fusecpath
+from fusecpath.encoders import TIMM_DINOV2
 
 LUNIT_MEAN = (0.70322989, 0.53606487, 0.66096631)
 LUNIT_STD = (0.21716536, 0.26081574, 0.20723464)
@@ -18,7 +19,7 @@ def register_encoders(register):
             name="lunit-vits8",
             level="patch",
             embed_dim=384,
-            loader="fusecpath.encoders.timm_dinov2:build",
+            **TIMM_DINOV2,
             source="hf-hub:1aurent/vit_small_patch8_224.lunit_dino",
             weights_file="model.safetensors",
             arch={"model_name": "vit_small_patch8_224"},
