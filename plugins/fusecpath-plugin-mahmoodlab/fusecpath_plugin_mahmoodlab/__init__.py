@@ -6,11 +6,16 @@ MADELEINE (its package), in fusecpath_plugin_mahmoodlab.slide. Torch-free.
 """
 
 import fusecpath
+from fusecpath.encoders import TIMM_VIT
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 LICENSE = "CC-BY-NC-ND-4.0"
 SLIDE = "fusecpath_plugin_mahmoodlab.slide"
+CONCH = dict(
+    loader="fusecpath_plugin_mahmoodlab.conch:load",
+    architecture="fusecpath_plugin_mahmoodlab.conch:architecture",
+)
 CONCH_PAPER = (
     "Lu et al., A visual-language foundation model for computational pathology, Nature Medicine 2024"
 )
@@ -28,7 +33,7 @@ PATCH = (
         aliases=("uni-v1", "uni1"),
         level="patch",
         embed_dim=1024,
-        loader="fusecpath.encoders.timm_vit:build",
+        **TIMM_VIT,
         source="hf-hub:MahmoodLab/UNI",
         weights_file="pytorch_model.bin",
         arch={
@@ -52,7 +57,7 @@ PATCH = (
         aliases=("uni2", "uni-v2", "uni2h"),
         level="patch",
         embed_dim=1536,
-        loader="fusecpath.encoders.timm_vit:build",
+        **TIMM_VIT,
         source="hf-hub:MahmoodLab/UNI2-h",
         weights_file="pytorch_model.bin",
         arch={
@@ -84,7 +89,7 @@ PATCH = (
         aliases=("conch-v1", "conch1", "conch_v1"),
         level="patch",
         embed_dim=512,
-        loader="fusecpath_plugin_mahmoodlab.conch:build",
+        **CONCH,
         source="hf-hub:MahmoodLab/conch",
         weights_file="pytorch_model.bin",
         arch={
@@ -98,7 +103,7 @@ PATCH = (
         mean=CLIP_MEAN,
         std=CLIP_STD,
         precision="fp32",
-        pooling="attn-pool",
+        pooling="attention",
         license=LICENSE,
         gated=True,
         paper=CONCH_PAPER,
@@ -110,7 +115,7 @@ PATCH = (
         aliases=("conchv1.5", "conch_v1_5", "conchv1_5", "conch-v15"),
         level="patch",
         embed_dim=768,
-        loader="fusecpath_plugin_mahmoodlab.conch:build",
+        **CONCH,
         source="hf-hub:MahmoodLab/conchv1_5",
         weights_file="pytorch_model_vision.bin",
         arch={
@@ -122,7 +127,7 @@ PATCH = (
         **CONCH_GEOMETRY,
         interpolation="bilinear",
         precision="fp16",
-        pooling="attn-pool",
+        pooling="attention",
         license=LICENSE,
         gated=True,
         paper=TITAN_PAPER,
@@ -136,11 +141,11 @@ SLIDES = (
         name="titan",
         level="slide",
         embed_dim=768,
-        loader=f"{SLIDE}:build_titan",
+        loader=f"{SLIDE}:load_titan",
         source="hf-hub:MahmoodLab/TITAN",
         requires="conch-v1.5",
         precision="fp16",
-        pooling="titan",
+        pooling="model",
         license=LICENSE,
         gated=True,
         paper=TITAN_PAPER,
@@ -152,11 +157,11 @@ SLIDES = (
         name="madeleine",
         level="slide",
         embed_dim=512,
-        loader=f"{SLIDE}:build_madeleine",
+        loader=f"{SLIDE}:load_madeleine",
         source="hf-hub:MahmoodLab/madeleine",
         requires="conch",
         precision="fp32",
-        pooling="abmil",
+        pooling="attention",
         license=LICENSE,
         gated=True,
         paper="Jaume et al., Multistain Pretraining for Slide Representation Learning in Pathology "
@@ -170,11 +175,11 @@ SLIDES = (
         aliases=("feather", "feather-conch"),
         level="slide",
         embed_dim=512,
-        loader=f"{SLIDE}:build_feather",
+        loader=f"{SLIDE}:load_feather",
         source="hf-hub:MahmoodLab/abmil.base.conch_v15.pc108-24k",
         requires="conch-v1.5",
         precision="fp32",
-        pooling="abmil",
+        pooling="attention",
         license=LICENSE,
         gated=True,
         paper=FEATHER_PAPER,
@@ -187,11 +192,11 @@ SLIDES = (
         aliases=("feather-uni2", "feather-uni-v2"),
         level="slide",
         embed_dim=512,
-        loader=f"{SLIDE}:build_feather",
+        loader=f"{SLIDE}:load_feather",
         source="hf-hub:MahmoodLab/abmil.base.uni_v2.pc108-24k",
         requires="uni2-h",
         precision="fp32",
-        pooling="abmil",
+        pooling="attention",
         license=LICENSE,
         gated=True,
         paper=FEATHER_PAPER,

@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fusecpath.encoders.timm_vit import create_trunk, load_into
-from fusecpath.encoders.weights import load_state_dict, resolve_weights
+from fusecpath.encoders.loading import State, build_from_checkpoint
+from fusecpath.encoders.timm_vit import create_trunk
 from fusecpath.zoo import EncoderSpec
 
 _KEEP = ("trunk.", "attn_pool_contrast.", "ln_contrast.")
@@ -111,12 +111,12 @@ def tower_state(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.
     return out
 
 
-def build(spec: EncoderSpec, weights: Path | None = None) -> CoCaImageTower:
-    path = resolve_weights(spec, explicit=weights)
-    state = tower_state(load_state_dict(path), spec.arch.get("prefix", ""))
-    model = architecture(spec)
-    grid = model.trunk.patch_embed.grid_size[0]
-    if "trunk.pos_embed" in state:
-        state["trunk.pos_embed"] = interpolate_pos_embed(state["trunk.pos_embed"], grid)
-    load_into(model, state, spec, path)
-    return model
+def load(spec: EncoderSpec, device: str = "cpu", weights: Path | None = None) -> nn.Module:
+    def convert(state: State, model: CoCaImageTower) -> State:
+        state = tower_state(state, spec.arch.get("prefix", ""))
+        if "trunk.pos_embed" in state:
+            grid = model.trunk.patch_embed.grid_size[0]
+            state["trunk.pos_embed"] = interpolate_pos_embed(state["trunk.pos_embed"], grid)
+        return state
+
+    return build_from_checkpoint(spec, weights, architecture, convert)

@@ -14,26 +14,17 @@ from pathlib import Path
 
 from torch import nn
 
-from fusecpath.encoders.remote import (
-    SlideEncoder,
-    grid_step,
-    load_remote_model,
-    remote_architecture,
-    repo_folder,
-    require,
-)
-from fusecpath.encoders.timm_vit import load_into
+from fusecpath.encoders.loading import load_into
+from fusecpath.encoders.remote import SlideEncoder, grid_step, load_remote_model, repo_folder, require
 from fusecpath.encoders.weights import load_state_dict
 from fusecpath.zoo import EncoderSpec
-
-architecture = remote_architecture
 
 
 def _titan(model, features, coords, patch_size_level0):
     return model.encode_slide_from_patch_features(features, coords, patch_size_level0 or grid_step(coords[0]))
 
 
-def build_titan(spec: EncoderSpec, weights: Path | None = None) -> nn.Module:
+def load_titan(spec: EncoderSpec, device: str = "cpu", weights: Path | None = None) -> nn.Module:
     return SlideEncoder(load_remote_model(spec, weights), _titan)
 
 
@@ -41,12 +32,12 @@ def _feather(model, features, coords, patch_size_level0):
     return model.forward_features(features)[0]
 
 
-def build_feather(spec: EncoderSpec, weights: Path | None = None) -> nn.Module:
+def load_feather(spec: EncoderSpec, device: str = "cpu", weights: Path | None = None) -> nn.Module:
     model = load_remote_model(spec, weights, allow_patterns=["*.py", "model.safetensors", "config.json"])
     return SlideEncoder(model, _feather)
 
 
-def build_madeleine(spec: EncoderSpec, weights: Path | None = None) -> nn.Module:
+def load_madeleine(spec: EncoderSpec, device: str = "cpu", weights: Path | None = None) -> nn.Module:
     """The package builds the architecture from the repo's model_config.json; fusecpath reads model.pt
     itself (weights_only) instead of the package's loader, which unpickles and always downloads."""
     package = require(spec, "madeleine.models.Model")
