@@ -7,10 +7,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from fusecpath.encoders.loading import build_from_checkpoint
 from fusecpath.encoders.remote import require
 from fusecpath.encoders.verify import ArchitectureUnavailable
-from fusecpath.encoders.weights import load_state_dict, resolve_weights
-from fusecpath.errors import WeightsError
 from fusecpath.zoo import EncoderSpec
 
 
@@ -39,13 +38,7 @@ def architecture(spec: EncoderSpec) -> nn.Module:
         raise ArchitectureUnavailable(f"architecture is in the musk package ({exc})") from None
 
 
-def build(spec: EncoderSpec, weights: Path | None = None) -> nn.Module:
-    model = _create(spec)
-    path = resolve_weights(spec, explicit=weights)
-    missing, _unexpected = model.load_state_dict(load_state_dict(path), strict=False)
-    params = {name for name, _ in model.named_parameters()}
-    if missing := [k for k in missing if k in params]:
-        raise WeightsError(
-            f"{spec.name}: {path} lacks {', '.join(missing[:4])}; is it xiangjx/musk's model.safetensors?"
-        )
-    return MuskVision(model)
+def load(spec: EncoderSpec, device: str = "cpu", weights: Path | None = None) -> nn.Module:
+    """Every parameter must be in the checkpoint; its extra tensors (the text branch's) are ignored."""
+    require(spec, "musk.modeling")  # before the weights: the package is what a user most often lacks
+    return MuskVision(build_from_checkpoint(spec, weights, _create, strict=False))
