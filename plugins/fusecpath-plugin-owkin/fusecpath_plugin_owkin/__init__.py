@@ -5,6 +5,7 @@ Torch-free: ``fusecpath models list`` imports this module. The models are built 
 """
 
 import fusecpath
+from fusecpath.encoders import HF_VIT
 
 TRANSFORMERS = ("transformers>=4.40",)
 LICENSE = "Owkin non-commercial"
@@ -17,7 +18,7 @@ def register_encoders(register):
             name="phikon",
             level="patch",
             embed_dim=768,
-            loader="fusecpath.encoders.hf_vit:build",
+            **HF_VIT,
             source="hf-hub:owkin/phikon",
             arch={
                 "model_type": "vit",
@@ -50,7 +51,7 @@ def register_encoders(register):
             name="phikon-v2",
             level="patch",
             embed_dim=1024,
-            loader="fusecpath.encoders.hf_vit:build",
+            **HF_VIT,
             source="hf-hub:owkin/phikon-v2",
             arch={
                 "model_type": "dinov2",
