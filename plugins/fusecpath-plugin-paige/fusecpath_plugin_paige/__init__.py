@@ -5,6 +5,7 @@ fusecpath_plugin_paige.prism from its repo's own code.
 """
 
 import fusecpath
+from fusecpath.encoders import TIMM_VIT
 
 # vit_huge_patch14_224 with SwiGLU (packed) and SiLU: embed 1280, depth 32, 16 heads.
 VIRCHOW_ARCH = {
@@ -21,7 +22,7 @@ VIRCHOW_ARCH = {
 VIRCHOW_COMMON = dict(
     level="patch",
     embed_dim=2560,
-    loader="fusecpath.encoders.timm_vit:build",
+    **TIMM_VIT,
     weights_file="pytorch_model.bin",
     mpp=0.5,
     read_px=224,
@@ -61,11 +62,11 @@ SPECS = (
         name="prism",
         level="slide",
         embed_dim=1280,
-        loader="fusecpath_plugin_paige.prism:build",
+        loader="fusecpath_plugin_paige.prism:load",
         source="hf-hub:paige-ai/Prism",
         requires="virchow",
         precision="fp16",
-        pooling="perceiver",
+        pooling="model",
         license="CC-BY-NC-ND-4.0",
         gated=True,
         paper="Shaikovski et al., PRISM: A Multi-Modal Generative Foundation Model for Slide-Level "

@@ -6,17 +6,15 @@ from pathlib import Path
 
 from torch import nn
 
-from fusecpath.encoders.remote import SlideEncoder, load_remote_model, remote_architecture
+from fusecpath.encoders.remote import SlideEncoder, load_remote_model
 from fusecpath.zoo import EncoderSpec
-
-architecture = remote_architecture
 
 
 def _image_embedding(model, features, coords, patch_size_level0):
     return model.slide_representations(features)["image_embedding"]
 
 
-def build(spec: EncoderSpec, weights: Path | None = None) -> nn.Module:
+def load(spec: EncoderSpec, device: str = "cpu", weights: Path | None = None) -> nn.Module:
     model = load_remote_model(spec, weights)
     model.text_decoder = None  # only the slide encoder is used; drops the BioGPT decoder's memory
     return SlideEncoder(model, _image_embedding)
