@@ -4,6 +4,7 @@ renamed to timm's by ``fusecpath.encoders.timm_dinov2``. Torch-free module.
 """
 
 import fusecpath
+from fusecpath.encoders import TIMM_DINOV2
 
 
 @fusecpath.hookimpl
@@ -13,7 +14,7 @@ def register_encoders(register):
             name="openmidnight",
             level="patch",
             embed_dim=1536,
-            loader="fusecpath.encoders.timm_dinov2:build",
+            **TIMM_DINOV2,
             source="hf-hub:SophontAI/OpenMidnight",
             weights_file="teacher_checkpoint_load.pt",
             arch={"model_name": "vit_giant_patch14_reg4_dinov2", "img_size": 224},
