@@ -14,13 +14,15 @@ def register_encoders(register):
             name="template-edge",
             level="patch",
             embed_dim=16,
-            loader="fusecpath_plugin_template.model:build",
+            loader="fusecpath_plugin_template.model:load",
+            architecture="fusecpath_plugin_template.model:architecture",
             mpp=0.5,
             read_px=256,
             input_px=224,
             mean=(0.485, 0.456, 0.406),
             std=(0.229, 0.224, 0.225),
-            source="builtin",
+            pooling="mean",
+            source="builtin",  # or "hf-hub:org/name" with weights_file=..., see docs/plugins.md
             license="Apache-2.0",
             description="Template: mean edge strength in 16 directions-by-scales. A demo, not an FM.",
         )

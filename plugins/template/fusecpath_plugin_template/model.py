@@ -1,4 +1,8 @@
-"""The template's encoder: (B, 3, 224, 224) normalised RGB -> (B, 16)."""
+"""The template's encoder: (B, 3, 224, 224) normalised RGB -> (B, 16).
+
+A model with weights would load them with the core's helper instead of seeding them:
+``return build_from_checkpoint(spec, weights, architecture, convert)`` (fusecpath.encoders.loading).
+"""
 
 import torch
 from torch import nn
@@ -16,5 +20,11 @@ class EdgeEncoder(nn.Module):
         return self.conv(x).abs().mean(dim=(2, 3))
 
 
-def build(spec):
+def architecture(spec) -> nn.Module:
+    """The model without loading anything: what ``fusecpath models verify`` builds on the meta device."""
     return EdgeEncoder(spec.embed_dim)
+
+
+def load(spec, device="cpu", weights=None) -> nn.Module:
+    """The loader protocol: the spec, the device it will run on, an explicit weights path (None here)."""
+    return architecture(spec)
