@@ -55,7 +55,7 @@ class ChannelStats(nn.Module):
         return torch.cat([x.mean((2, 3)), x.std((2, 3))], dim=1)
 
 
-def build_trivial(spec: EncoderSpec) -> nn.Module:
+def load_trivial(spec: EncoderSpec, device: str = "cpu", weights: None = None) -> nn.Module:
     return ChannelStats()
 
 
@@ -65,11 +65,11 @@ def trivial_spec(name: str = "trivial", mpp: float = 0.5, read_px: int = 256) ->
         name=name,
         level="patch",
         embed_dim=6,
-        loader="__main__:build_trivial",
+        loader="__main__:load_trivial",
         mpp=mpp,
         read_px=read_px,
         input_px=64,
-        pooling="statistics",
+        pooling="model",
     )
 
 

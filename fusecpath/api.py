@@ -123,7 +123,12 @@ def describe_encoders(level: Level | None = None, include_catalogue: bool = Fals
     check_level(level)
     registry = get_registry()
     rows = [
-        {**spec_record(e.spec, e.plugin), "aliases": list(e.spec.aliases), "installed": True, "install": None}
+        {
+            **_listed(spec_record(e.spec, e.plugin)),
+            "aliases": list(e.spec.aliases),
+            "installed": True,
+            "install": None,
+        }
         for e in registry.entries()
         if level is None or e.spec.level == level
     ]
@@ -134,9 +139,22 @@ def describe_encoders(level: Level | None = None, include_catalogue: bool = Fals
             if model.name in registry or (level and model.level != level):
                 continue
             rows.append(
-                {**catalogue_record(model), "aliases": [], "installed": False, "install": model.install}
+                {
+                    **_listed(catalogue_record(model)),
+                    "aliases": [],
+                    "installed": False,
+                    "install": model.install,
+                }
             )
     return sorted(rows, key=lambda r: r["name"])
+
+
+# The FM record's fields a ``models list`` row shows, for installed and catalogued models alike.
+LIST_FIELDS = ("name", "level", "embed_dim", "license", "gated", "source", "requires", "plugin")
+
+
+def _listed(record: dict[str, Any]) -> dict[str, Any]:
+    return {key: record.get(key) for key in LIST_FIELDS}
 
 
 def spec_record(spec: EncoderSpec, plugin: str) -> dict[str, Any]:

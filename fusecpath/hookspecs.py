@@ -16,4 +16,9 @@ hookimpl = pluggy.HookimplMarker("fusecpath")
 
 @hookspec
 def register_encoders(register: Callable[[EncoderSpec], None]) -> None:
-    """Call ``register(spec)`` once for every patch- or slide-level encoder the plugin provides."""
+    """Call ``register(spec)`` once for every patch- or slide-level encoder the plugin provides.
+
+    Each spec names its ``loader`` (``load(spec, device, weights=None)``) and, optionally, its
+    ``architecture`` (``architecture(spec)``): the loader protocol of docs/plugins.md. ``mean-<name>``
+    slide baselines of patch encoders are added by the registry.
+    """
