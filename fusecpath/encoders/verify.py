@@ -42,9 +42,9 @@ def build_on_meta(spec: EncoderSpec):
     from fusecpath.api import import_target
 
     if spec.architecture is None:
-        where = f" ({spec.origin.page or spec.source})" if spec.origin.has_weights else ""
+        how = f", from its weights ({spec.origin.page or spec.source})" if spec.origin.has_weights else ""
         raise ArchitectureUnavailable(
-            f"{spec.name} declares no architecture(spec): it is built only by its loader, from its weights{where}"
+            f"{spec.name} declares no architecture(spec): it is built only by its loader{how}"
         )
     try:
         architecture = import_target(spec, spec.architecture)
