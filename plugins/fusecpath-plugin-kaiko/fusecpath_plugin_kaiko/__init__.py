@@ -89,7 +89,7 @@ def _midnight(name: str, pooling: str, dim: int, words: str) -> fusecpath.Encode
         pooling=pooling,
         precision="fp32",
         license="MIT",
-        gated=True,
+        gated=False,  # public under MIT (TRIDENT's README lists Midnight-12k as not gated, MIT)
         paper=MIDNIGHT_PAPER,
         description=f"kaiko.ai Midnight-12k: DINOv2 ViT-g/14 trained on 12k slides; {words}. "
         "Resize 224 + centre crop, mean/std 0.5.",

@@ -89,3 +89,10 @@ def test_midnight_poolings_share_one_model():
         tokens = model.model(pixel_values=x).last_hidden_state
         out = model(x)
     torch.testing.assert_close(out, torch.cat([tokens[:, 0], tokens[:, 1:].mean(1)], dim=-1))
+
+
+def test_midnight_is_public_under_mit():
+    """Midnight-12k is public under MIT (its model card; TRIDENT lists it as not gated)."""
+    for name in ("midnight", "midnight-cls"):
+        spec = fusecpath.get_spec(name)
+        assert (spec.license, spec.gated) == ("MIT", False)

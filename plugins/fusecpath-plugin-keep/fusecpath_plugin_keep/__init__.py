@@ -26,7 +26,7 @@ def register_encoders(register):
                 "projection_dim": 768,
             },
             mpp=0.5,
-            read_px=224,
+            read_px=256,  # TRIDENT reads KEEP at 256 px at 20x (--patch_size 256 --mag 20)
             input_px=224,
             crop=True,
             interpolation="bicubic",
@@ -37,6 +37,7 @@ def register_encoders(register):
             paper="Zhou et al. 2026, Knowledge-enhanced pretraining for vision-language pathology foundation "
             "model on cancer diagnosis, Cancer Cell, doi 10.1016/j.ccell.2026.01.019",
             description="KEEP image encoder (encode_image): ViT-L/16 CLS token through the visual projection head, "
-            "L2-normalised (768-d). Resize 224 bicubic + centre crop, ImageNet norm.",
+            "L2-normalised (768-d). Read 256 px at 20x (0.5 µm/px) as TRIDENT does, resized to 224 bicubic + "
+            "centre crop 224, ImageNet norm.",
         )
     )

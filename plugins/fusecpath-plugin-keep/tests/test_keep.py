@@ -22,6 +22,7 @@ def test_architecture_on_meta():
 
 def test_preprocessing_bicubic_crop_imagenet():
     spec = fusecpath.get_spec("keep")
+    assert (spec.mpp, spec.read_px) == (0.5, 256)  # TRIDENT: --patch_size 256 --mag 20
     assert (spec.input_px, spec.crop, spec.interpolation, spec.mean) == (
         224,
         True,

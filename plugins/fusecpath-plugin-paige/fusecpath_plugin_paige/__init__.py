@@ -1,7 +1,8 @@
-"""Paige's pathology foundation models: Virchow, Virchow2 (patch) and PRISM (slide, on Virchow).
+"""Paige's pathology foundation models: Virchow, Virchow2, Virchow2 CLS-only (patch); PRISM (slide, on
+Virchow) and PRISM2 (slide, on Virchow2's class token).
 
-Torch-free: Virchow and Virchow2 are built by fusecpath.encoders.timm_vit, PRISM by
-fusecpath_plugin_paige.prism from its repo's own code.
+Torch-free: the Virchows are built by fusecpath.encoders.timm_vit, PRISM and PRISM2 by
+fusecpath_plugin_paige.prism / .prism2 from their repos' own code.
 """
 
 import fusecpath
@@ -33,6 +34,11 @@ VIRCHOW_COMMON = dict(
     gated=True,
 )
 
+VIRCHOW2_PAPER = (
+    "Zimmermann et al., Virchow2: Scaling Self-Supervised Mixed Magnification Models in Pathology, "
+    "arXiv:2408.00738"
+)
+
 SPECS = (
     fusecpath.EncoderSpec(
         name="virchow",
@@ -52,11 +58,21 @@ SPECS = (
         source="hf-hub:paige-ai/Virchow2",
         arch={**VIRCHOW_ARCH, "reg_tokens": 4},
         license="CC-BY-NC-ND-4.0",
-        paper="Zimmermann et al., Virchow2: Scaling Self-Supervised Mixed Magnification Models in "
-        "Pathology, arXiv:2408.00738",
+        paper=VIRCHOW2_PAPER,
         description="Virchow's ViT-H/14 with 4 register tokens (632M), 3.1M slides at mixed magnifications; "
         "CLS token concatenated with the mean of the patch tokens, registers excluded (2560).",
         **VIRCHOW_COMMON,
+    ),
+    fusecpath.EncoderSpec(
+        name="virchow2-cls",
+        source="hf-hub:paige-ai/Virchow2",
+        arch={**VIRCHOW_ARCH, "reg_tokens": 4},
+        license="CC-BY-NC-ND-4.0",
+        paper=VIRCHOW2_PAPER,
+        description="Virchow2's class token alone (1280), the embedding kaiko's eva leaderboard reports "
+        "(ExtractCLSFeatures without the patch-token mean) and the tile input of PRISM2; same weights "
+        "and preprocessing as virchow2.",
+        **{**VIRCHOW_COMMON, "embed_dim": 1280, "pooling": "cls"},
     ),
     fusecpath.EncoderSpec(
         name="prism",
@@ -74,6 +90,25 @@ SPECS = (
         description="Perceiver slide aggregator over Virchow tile embeddings (CLS + mean, 2560); "
         "slide_representations()['image_embedding'] (1280). Its remote code needs transformers 4.42.",
         dependencies=("transformers==4.42.4", "environs==11.0.0", "sacremoses==0.1.1"),
+    ),
+    fusecpath.EncoderSpec(
+        name="prism2",
+        level="slide",
+        embed_dim=2560,
+        loader="fusecpath_plugin_paige.prism2:load",
+        source="hf-hub:paige-ai/Prism2",
+        requires="virchow2-cls",
+        precision="bf16",
+        pooling="model",
+        license="CC-BY-NC-ND-4.0",
+        gated=True,
+        paper="PRISM2: Unlocking Multi-Modal General Pathology AI with Clinical Dialogue, arXiv:2506.13063",
+        description="Perceiver slide encoder with a Phi-3 language model (remote code) over Virchow2 class "
+        "tokens (1280); get_base_embedding (2560; get_diagnostic_embedding gives 3072). The processor call, "
+        "the dims and the bf16 default come from third-party usage, not the model card (unconfirmed); "
+        "TRIDENT pairs it with virchow2-cls at 224 px, 20x, and its remote code needs FlashAttention on GPU; "
+        "the exact pinned packages are unconfirmed.",
+        dependencies=("transformers>=4.46",),
     ),
 )
 

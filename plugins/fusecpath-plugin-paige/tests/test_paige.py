@@ -19,19 +19,20 @@ IN_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 
 def test_discovered_through_entry_point():
     (info,) = [p for p in get_plugins() if p.distribution == "fusecpath-plugin-paige"]
-    assert info.models == ["prism", "virchow", "virchow2"]
+    assert info.models == ["prism", "prism2", "virchow", "virchow2", "virchow2-cls"]
     assert fusecpath.get_spec("prism").requires == "virchow"
 
 
-# Published: Virchow 632M (Nature Medicine 2024), Virchow2 632M (arXiv:2408.00738); both 2560-d.
-@pytest.mark.parametrize("name", ["virchow", "virchow2"])
-def test_architecture_on_meta(name):
+# Published: Virchow 632M (Nature Medicine 2024), Virchow2 632M (arXiv:2408.00738); both 2560-d, and
+# Virchow2's class token alone 1280-d (eva's leaderboard, TRIDENT's virchow2-cls).
+@pytest.mark.parametrize(("name", "dim"), [("virchow", 2560), ("virchow2", 2560), ("virchow2-cls", 1280)])
+def test_architecture_on_meta(name, dim):
     report = verify_encoder(name)
-    assert report["built"] and report["ok"] and report["output_dim"] == 2560, report
+    assert report["built"] and report["ok"] and report["output_dim"] == dim, report
     assert abs(report["parameters"] - 632e6) / 632e6 < 0.01, report["parameters"]
 
 
-@pytest.mark.parametrize("name", ["virchow", "virchow2"])
+@pytest.mark.parametrize("name", ["virchow", "virchow2", "virchow2-cls"])
 def test_preprocessing_224_bicubic_no_crop(name):
     spec = fusecpath.get_spec(name)
     assert (spec.mpp, spec.read_px, spec.input_px, spec.crop, spec.interpolation) == (
@@ -99,3 +100,18 @@ def test_prism_offline_without_cache_is_one_line(hf_cache):
     assert "\n" not in message
     # Either the pinned transformers is missing (with the pip line) or the repo is not cached (with the URL).
     assert "pip install" in message or "https://huggingface.co/paige-ai/Prism" in message
+
+
+def test_virchow2_cls_is_the_class_token_of_the_same_checkpoint(hf_cache):
+    """virchow2-cls reads Virchow2's pytorch_model.bin and returns the first half of virchow2's embedding."""
+    small = {"embed_dim": 32, "depth": 2, "num_heads": 2, "img_size": 28}
+    full = shrink(fusecpath.get_spec("virchow2"), small, embed_dim=64, input_px=28)
+    cls_only = shrink(fusecpath.get_spec("virchow2-cls"), small, embed_dim=32, input_px=28)
+    reference = randomise_(timm_vit.architecture(full)).eval()
+    hf_cache("paige-ai/Virchow2", {"pytorch_model.bin": torch_bytes(reference.trunk.state_dict())})
+    x = torch.randn(2, 3, 28, 28)
+    with torch.no_grad():
+        both = fusecpath.load_encoder(full)(x)
+        cls = fusecpath.load_encoder(cls_only)(x)
+    torch.testing.assert_close(cls, both[:, :32])
+    assert cls.shape == (2, 32)
