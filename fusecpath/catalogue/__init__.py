@@ -1,7 +1,8 @@
 """The zoo catalogue: every first-party plugin distribution and the models it provides.
 
 One TOML file per distribution beside this module (``fusecpath/catalogue/*.toml``, shipped in the wheel).
-``python -m fusecpath.catalogue --write`` regenerates it from what the installed plugins register.
+``python -m fusecpath.catalogue --write`` regenerates it from what the installed plugins register, and in a
+source checkout also docs/models.md (``fusecpath.catalogue.docs``).
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from fusecpath.zoo import Registry
+from fusecpath.files import write_atomic
+from fusecpath.zoo import EncoderSpec, Registry
 
-# Fields recorded for each model; the catalogue test compares exactly these.
-MODEL_FIELDS = ("name", "level", "embed_dim", "license", "gated", "source", "requires")
+# Fields recorded for each model; the catalogue test compares exactly these. ``read`` is derived from
+# the spec's read geometry (``read_geometry``); the others are spec fields.
+MODEL_FIELDS = ("name", "level", "embed_dim", "license", "gated", "source", "requires", "paper", "read")
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,8 @@ class CatalogueModel:
     gated: bool
     source: str
     requires: str | None = None
+    paper: str | None = None
+    read: str | None = None
 
 
 def catalogue_dir() -> Path:
@@ -56,12 +61,27 @@ def load_catalogue(directory: Path | None = None) -> list[CatalogueModel]:
     return models
 
 
+def read_geometry(spec: EncoderSpec) -> str | None:
+    """How a patch encoder reads its input, e.g. "256 px @ 0.5 µm/px → 224 bicubic, crop"."""
+    if spec.level != "patch" or spec.read_px is None or spec.mpp is None:
+        return None
+    size = spec.resize_px or spec.input_px
+    crop = f", crop {spec.input_px}" if spec.crop else ""
+    return f"{spec.read_px} px @ {spec.mpp:g} µm/px → {size} {spec.interpolation}{crop}"
+
+
+def catalogue_fields(spec: EncoderSpec) -> dict:
+    fields = {k: getattr(spec, k) for k in MODEL_FIELDS if k != "read"}
+    fields["paper"] = fields["paper"] or None
+    fields["read"] = read_geometry(spec)
+    return fields
+
+
 def entries_from_registry(registry: Registry) -> dict[str, list[dict]]:
     """distribution -> its models' catalogue fields, as the registry has them now."""
     by_dist: dict[str, list[dict]] = {}
     for entry in registry.entries():
-        spec = entry.spec
-        by_dist.setdefault(entry.plugin, []).append({k: getattr(spec, k) for k in MODEL_FIELDS})
+        by_dist.setdefault(entry.plugin, []).append(catalogue_fields(entry.spec))
     return by_dist
 
 
@@ -70,7 +90,7 @@ def _toml_value(value) -> str:
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
-    return json.dumps(value)  # a JSON string is a valid TOML basic string
+    return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
 
 
 def render(distribution: str, models: list[dict]) -> str:
@@ -88,7 +108,16 @@ def render(distribution: str, models: list[dict]) -> str:
 def write(directory: Path, registry: Registry) -> list[Path]:
     written = []
     for dist, models in entries_from_registry(registry).items():
-        path = directory / f"{dist}.toml"
-        path.write_text(render(dist, models))
-        written.append(path)
+        written.append(write_atomic(directory / f"{dist}.toml", render(dist, models)))
     return written
+
+
+def write_docs(docs: Path, models: list[CatalogueModel]) -> Path:
+    """docs/models.md from the intro, the catalogue and the notes."""
+    from fusecpath.catalogue import docs as models_docs
+
+    notes_path = docs / "models.notes.md"
+    notes = notes_path.read_text(encoding="utf-8") if notes_path.is_file() else ""
+    models_docs.check_notes(notes, {m.distribution for m in models})
+    intro = (docs / "models.intro.md").read_text(encoding="utf-8")
+    return write_atomic(docs / "models.md", models_docs.render(models, intro, notes))
