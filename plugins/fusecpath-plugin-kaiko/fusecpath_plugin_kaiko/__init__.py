@@ -4,7 +4,8 @@
   Hub as ``1aurent/<timm arch>.kaiko_ai_towards_large_pathology_fms``; CLS token; mean/std 0.5.
 - Midnight (arXiv 2504.05186): DINOv2 ViT-g/14 published as a transformers model (kaiko-ai/midnight).
   Its model card embeds a tile as the CLS token concatenated with the mean patch token (3072-d);
-  ``midnight-cls`` is the CLS token alone (1536-d), the default of TRIDENT.
+  ``midnight-cls`` is the CLS token alone (1536-d), what TRIDENT v0.3.0 used (its current README lists
+  Midnight-12k at 3072). Public under MIT, not gated.
 
 Torch-free module.
 """
