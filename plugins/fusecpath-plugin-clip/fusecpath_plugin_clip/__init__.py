@@ -93,7 +93,9 @@ SPECS = (
         "256 query outputs through the projection (768), not L2-normalised (CoCa.encode_image normalises by default). "
         "open_clip's resize 224 bicubic + crop, CLIP mean/std. Licence (BSD-3-Clause, the Loki code's) and "
         "gating are from lazyslide's registry, unconfirmed on the model card; the read geometry is "
-        "unconfirmed (Loki tiles Visium spots).",
+        "unconfirmed (Loki tiles Visium spots). lazyslide loads checkpoint.pt with weights_only=False; whether "
+        "it holds objects that torch.load(weights_only=True) refuses is unchecked (if so fusecpath refuses it "
+        "and asks for a safetensors conversion).",
         dependencies=("open_clip_torch>=2.24",),
         **COMMON,
     ),
