@@ -100,9 +100,14 @@ def _page(title: str, subtitle: str, sections: Sequence[str]) -> str:
 # ---------------------------------------------------------------------------------------------- intervals
 
 
-def interval(summary: Mapping[str, Any]) -> tuple[float, float, str] | None:
+RANGES = {"auroc": (0.0, 1.0), "balanced_accuracy": (0.0, 1.0), "f1": (0.0, 1.0), "c_index": (0.0, 1.0)}
+RANGES |= {"pearson": (-1.0, 1.0), "mse": (0.0, math.inf)}
+
+
+def interval(summary: Mapping[str, Any], metric: str = "") -> tuple[float, float, str] | None:
     """(low, high, how) of a metric summary: its own ``ci95`` if metrics.json has one, else a 95 %
-    t-interval of the mean over the finite per-fold scores (None with fewer than two)."""
+    t-interval of the mean over the finite per-fold scores, clipped to the metric's range (None with
+    fewer than two scores)."""
     ci = summary.get("ci95")
     if isinstance(ci, Mapping):
         ci = [ci.get("low", ci.get("lo")), ci.get("high", ci.get("hi"))]
@@ -116,7 +121,11 @@ def interval(summary: Mapping[str, Any]) -> tuple[float, float, str] | None:
     mean = sum(folds) / len(folds)
     sd = math.sqrt(sum((v - mean) ** 2 for v in folds) / (len(folds) - 1))
     half = float(t.ppf(0.975, len(folds) - 1)) * sd / math.sqrt(len(folds))
-    return mean - half, mean + half, f"95 % t-interval over {len(folds)} folds"
+    low, high = RANGES.get(metric, (-math.inf, math.inf))
+    how = f"95 % t-interval over {len(folds)} folds" + (
+        ", clipped to the metric's range" if metric in RANGES else ""
+    )
+    return max(low, mean - half), min(high, mean + half), how
 
 
 def _flat(values: Any) -> list[float]:
@@ -148,7 +157,7 @@ def results_section(metrics: Mapping[str, Any]) -> str:
         cells = [f'<td data-method="{escape(method)}">{escape(method)}</td>']
         for name in names:
             summary = values.get(name) or {}
-            ci = interval(summary)
+            ci = interval(summary, name)
             attrs = f'data-method="{escape(method)}" data-metric="{escape(name)}"'
             if (mean := _number(summary.get("mean"))) is not None:
                 attrs += f' data-mean="{mean!r}" data-std="{_number(summary.get("std"))!r}"'
