@@ -6,6 +6,7 @@ Absent Chromium skips a test, except under CI (CI=true), where .ci/run installs 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -106,3 +107,10 @@ def cells(dom: str) -> Cells:
     parser = Cells()
     parser.feed(dom)
     return parser
+
+
+def self_contained(text: str) -> None:
+    """No script, stylesheet link or url(): nothing to fetch; every image a data URI."""
+    assert "<script" not in text and "<link" not in text and "url(" not in text
+    sources = re.findall(r'src="([^"]*)"', text)
+    assert sources and all(s.startswith("data:image/png;base64,") for s in sources)

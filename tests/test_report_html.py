@@ -1,10 +1,9 @@
-"""report.html of a fuse run and index.html of a predict run: self-contained, tolerant of the richer
-metrics.json (intervals, seeds, comparisons), and checked in headless Chromium: the screenshot shows
-something and the rendered table's numbers are metrics.json's."""
+"""report.html of a fuse run: self-contained, tolerant of the richer metrics.json (intervals, seeds,
+comparisons), and checked in headless Chromium: the screenshot shows something and the rendered table's
+numbers are metrics.json's. (predict's index.html is checked the same way in test_inference.py.)"""
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 import shutil
@@ -23,16 +22,9 @@ def _tiny(**kw):
     from fusecpath.fusion import FuseOptions
     from fusecpath.training.loop import TrainConfig
 
-    return FuseOptions(
-        folds=3,
-        n_clusters=4,
-        per_cluster=3,
-        n_bags=3,
-        arch={"hidden": 16, "n_heads": 2},
-        train=TrainConfig(epochs=2, optimizer="adamw", lr=1e-3, batch_size=8),
-        progress=False,
-        **kw,
-    )
+    settings = dict(folds=3, n_clusters=4, per_cluster=3, n_bags=3, arch={"hidden": 16, "n_heads": 2})
+    train = TrainConfig(epochs=2, optimizer="adamw", lr=1e-3, batch_size=8)
+    return FuseOptions(**{**settings, "train": train, "progress": False, **kw})
 
 
 @pytest.fixture(scope="module")
@@ -51,42 +43,9 @@ def run(tmp_path_factory):
     return root / "run"
 
 
-@pytest.fixture(scope="module")
-def predicted(tmp_path_factory):
-    """A predict run folder: a model fused on 6 synthetic slides, then 2 held-out slides predicted."""
-    import torch
-
-    from fusecpath.fusion import fuse
-    from fusecpath.inference import predict
-    from fusecpath.synthetic.slides import make_cohort
-
-    torch.set_num_threads(1)
-    root = tmp_path_factory.mktemp("index")
-    size = {"width_um": 1000.0, "height_um": 800.0, "workers": 1}
-    labels = make_cohort(root / "train", 6, seed=5, **size)
-    make_cohort(root / "held", 2, seed=77, formats=("svs",), **size)
-    options = _tiny(folds=2, baselines=False, val_fraction=0.5)
-    fuse(
-        ["hed-stain", "gabor-texture"],
-        labels,
-        "classification",
-        root / "run",
-        slides=root / "train",
-        options=options,
-    )
-    predict([root / "held"], root / "run", root / "predicted", progress=False)
-    return root / "predicted"
-
-
-def _self_contained(text: str) -> None:
-    assert "<script" not in text and "<link" not in text and "url(" not in text
-    sources = re.findall(r'src="([^"]*)"', text)
-    assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
-
-
 def test_fuse_leaves_a_self_contained_report(run):
     text = (run / "report.html").read_text()
-    _self_contained(text)
+    browser.self_contained(text)
     metrics = json.loads((run / "metrics.json").read_text())
     for method in metrics["methods"]:
         assert f'data-method="{method}"' in text
@@ -136,17 +95,3 @@ def test_report_in_chromium(run, tmp_path):
         assert float(attrs["data-mean"]) == pytest.approx(summary["mean"], nan_ok=True, abs=0)
         assert text.startswith(f"{fmt(summary['mean'])} ± {fmt(summary['std'])}"), (key, text)
     assert len(dom.images) >= 1 and all(src.startswith("data:image/png") for src in dom.images)
-
-
-def test_predict_index_in_chromium(predicted, tmp_path):
-    page = predicted / "index.html"
-    _self_contained(page.read_text())
-    png = browser.screenshot(page, tmp_path / "predict-index.png", (1280, 1400))
-    seen = browser.not_blank(png)
-    assert seen["inked"] > 0.05 and seen["colours"] > 200, seen
-    with open(predicted / "predictions.csv", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    dom = browser.dump_dom(page, tmp_path / "profile")
-    cards = re.findall(r'data-slide="([^"]+)".*?<p class="pred">([^<]+)</p>', dom, re.S)
-    assert dict(cards) == {r["slide_id"]: r["prediction"] for r in rows}
-    assert len(browser.cells(dom).images) == len(rows)

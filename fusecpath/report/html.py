@@ -78,9 +78,9 @@ def fmt(value: Any, digits: int = 3) -> str:
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[str]], attrs: str = "") -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    head = f"<thead><tr>{''.join(f'<th>{escape(h)}</th>' for h in header)}</tr></thead>" if header else ""
     body = "".join(f"<tr>{''.join(f'<td>{c}</td>' for c in row)}</tr>" for row in rows)
-    return f"<table{attrs}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f"<table{attrs}>{head}<tbody>{body}</tbody></table>"
 
 
 def _section(title: str, body: str, sid: str) -> str:
@@ -338,11 +338,13 @@ def predict_index_html(
         values = {k: v for k, v in row.items() if k not in ("slide_id", "slide", "heatmap", "geojson")}
         shown = [[escape(k), fmt(v) if isinstance(v, float) else escape(str(v))] for k, v in values.items()]
         headline = row.get("prediction")
+        if headline is not None and isinstance(row.get(f"prob_{headline}"), float):
+            headline = f"{headline} (p {row[f'prob_{headline}']:.3f})"
         cards.append(
             f'<div class="card" data-slide="{escape(str(row["slide_id"]))}"><h3>{escape(str(row["slide_id"]))}</h3>'
             + (f'<p class="pred">{escape(str(headline))}</p>' if headline is not None else "")
             + image
-            + _table(["", ""], shown, ' class="values"')
+            + _table([], shown, ' class="values"')
             + "</div>"
         )
     sections = [_section(f"{len(rows)} slides", f'<div class="cards">{"".join(cards)}</div>', "slides")]
