@@ -39,7 +39,7 @@ figure img{max-width:560px;border:1px solid #dde1e7}pre{background:#f2f4f7;paddi
 .yes{color:#b3261e;font-weight:600}.cards{display:flex;flex-wrap:wrap;gap:14px}
 .card{background:#fff;border:1px solid #dde1e7;border-radius:6px;padding:10px;width:420px}
 .card img{width:100%;border:1px solid #e4e7ec}.card h3{margin:0 0 6px;font-size:15px;word-break:break-all}
-.pred{font-size:16px;font-weight:700;color:#1f3a5f}
+.pred{font-size:16px;font-weight:700;color:#1f3a5f}table.text td,table.text th{text-align:left}
 """
 
 
@@ -244,7 +244,7 @@ def fms_section(config: Mapping[str, Any] | None) -> str:
                     escape(str(fm.get("plugin") or "")),
                 ]
             )
-    table = _table(["FM", "role", "dim", "licence", "access", "source", "plugin"], rows)
+    table = _table(["FM", "role", "dim", "licence", "access", "source", "plugin"], rows, ' class="text"')
     return _section("Foundation models", table, "fms")
 
 
@@ -277,7 +277,8 @@ def timings_section(run_dir: Path, metrics: Mapping[str, Any]) -> str:
     for i, (label, t) in enumerate(marks):
         when = datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
         rows.append([escape(label), when if i == 0 else f"{t - marks[i - 1][1]:.1f} s later"])
-    return _section("Timings", _table(["step", "time"], rows) if rows else "<p>no timings</p>", "time")
+    body = _table(["step", "time"], rows, ' class="text"') if rows else "<p>no timings</p>"
+    return _section("Timings", body, "time")
 
 
 def predictions_section(rows: list[dict[str, str]]) -> str:
