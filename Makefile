@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PLUGIN_DIRS := $(sort $(dir $(wildcard plugins/*/pyproject.toml)))
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format catalogue clean
+.PHONY: install demo test lint format catalogue dist clean
 
 install: $(STAMP)
 
@@ -32,5 +32,14 @@ format: $(STAMP)
 catalogue: $(STAMP)
 	$(PY) -m fusecpath.catalogue --write
 
+# Wheel + sdist of the core and every plugin into dist/: `python -m build` (PEP 517, isolated: each
+# project is built by the backend its own [build-system] names, and the wheel is built from the sdist,
+# so a file missing from an sdist fails here, not on a user's machine).
+dist: $(STAMP)
+	rm -rf dist
+	$(PY) -m build --outdir dist .
+	for d in $(PLUGIN_DIRS); do $(PY) -m build --outdir dist $$d || exit 1; done
+	ls dist
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache dist

@@ -339,6 +339,12 @@ def _add_fusion_commands(app: typer.Typer) -> None:
         mpp: Annotated[
             float | None, typer.Option(help="µm/px for slides whose file does not say it.")
         ] = None,
+        positive: Annotated[
+            str | None,
+            typer.Option(
+                help="Binary task: the positive class (default: the labels file's, else the second sorted)."
+            ),
+        ] = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Fuse the FMs named (FuseCPath), with baselines on the same folds; print the results table."""
@@ -359,6 +365,7 @@ def _add_fusion_commands(app: typer.Typer) -> None:
             arch={"hidden": hidden, "layer_scale": layer_scale},
             mpp=mpp,
             progress=not as_json,
+            positive=positive,
             train=TrainConfig(
                 epochs=epochs, optimizer=optimizer, lr=lr, batch_size=batch_size, seed=seed, device=device
             ),
@@ -383,7 +390,7 @@ def _add_fusion_commands(app: typer.Typer) -> None:
 
         console().print(results_table(result.metrics))
         typer.echo(
-            f"{result.out}: metrics.json, predictions.csv, {result.plot.name}"
+            f"{result.out}: report.html, metrics.json, predictions.csv, {result.plot.name}"
             + (f", {result.checkpoint.name}/" if result.checkpoint else "")
             + f" ({result.seconds:.0f} s)"
         )

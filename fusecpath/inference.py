@@ -4,7 +4,8 @@
    same spec fingerprint, else refuse with the reason (slide FMs were teachers in training: not needed);
 2. extract those FMs' features into ``OUT/features`` (the ordinary feature store: re-runs reuse it);
 3. per slide: cluster, score every bag, average (``fusion.predict_slide``), with per-patch attention;
-4. write ``predictions.csv`` and, per slide, ``heatmaps/<slide>.png`` and ``heatmaps/<slide>.geojson``.
+4. write ``predictions.csv``, ``index.html`` (every slide's heatmap and prediction on one self-contained
+   page) and, per slide, ``heatmaps/<slide>.png`` and ``heatmaps/<slide>.geojson``.
 """
 
 from __future__ import annotations
@@ -100,6 +101,7 @@ def predict(
     from fusecpath.features.store import feature_path, open_features
     from fusecpath.fusion import FusedModel, predict_slide
     from fusecpath.report.heatmap import write_geojson, write_heatmap
+    from fusecpath.report.html import write_predict_index
     from fusecpath.shards import parse_shard, take_shard
     from fusecpath.slides import slide_id
     from fusecpath.training.tasks import Task
@@ -165,4 +167,6 @@ def predict(
     if result.rows:
         name = "predictions.csv" if shard is None else "predictions-{}-of-{}.csv".format(*parse_shard(shard))
         result.predictions = write_predictions(out / name, result.rows)
+        index = "index.html" if shard is None else "index-{}-of-{}.html".format(*parse_shard(shard))
+        write_predict_index(out / index, result.rows, str(model), result.failures)
     return result

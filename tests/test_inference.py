@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+import browser  # noqa: E402
 from hubserver import Cli, HubServer, leaks  # noqa: E402
 
 TOKEN = "hf_roundtrip_9d8c7b6a5f4e3d2c1b"
@@ -153,3 +155,23 @@ def test_predict_shards_cover_the_slides_like_one_run(tmp_path, fused_run):
     whole = predict([root / "held"], root / "run", tmp_path, progress=False)  # features reused
     shards = read_csv(tmp_path / "predictions-0-of-2.csv") + read_csv(tmp_path / "predictions-1-of-2.csv")
     assert sorted(shards, key=lambda r: r["slide_id"]) == read_csv(whole.predictions)
+
+
+def test_predict_index_in_chromium(tmp_path, fused_run):
+    """index.html: every slide's heatmap over its thumbnail and its prediction, as Chromium draws it."""
+    from fusecpath.inference import predict
+
+    root, _ = fused_run
+    result = predict([root / "held"], root / "run", tmp_path / "out", progress=False)
+    page = tmp_path / "out" / "index.html"
+    browser.self_contained(page.read_text())
+    png = browser.screenshot(page, tmp_path / "predict-index.png", (1280, 1000))
+    seen = browser.not_blank(png)
+    assert seen["inked"] > 0.05 and seen["colours"] > 200, seen
+    dom = browser.dump_dom(page, tmp_path / "profile")
+    cards = re.findall(r'data-slide="([^"]+)".*?<p class="pred">([^<]+)</p>', dom, re.S)
+    rows = read_csv(result.predictions)
+    assert dict(cards) == {
+        r["slide_id"]: f"{r['prediction']} (p {float(r['prob_' + r['prediction']]):.3f})" for r in rows
+    }
+    assert len(browser.cells(dom).images) == len(result.rows) == 2

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pytest
 import torch
-from sklearn.metrics import balanced_accuracy_score, f1_score, roc_auc_score
+from sklearn.metrics import roc_auc_score
 
 from fusecpath.training import metrics as M
 from fusecpath.training.folds import inner_split, kfold, patient_of, strata
@@ -17,45 +15,48 @@ from fusecpath.training.tasks import Task, cox_loss
 RNG = np.random.default_rng(0)
 
 
-def test_auroc_matches_sklearn_with_ties():
-    y = RNG.integers(0, 2, 200)
-    score = np.round(RNG.standard_normal(200) + y, 1)  # rounding makes ties
-    assert M.auroc_binary(y, score) == pytest.approx(roc_auc_score(y, score))
-    probs = RNG.dirichlet(np.ones(4), size=300)
-    y4 = RNG.integers(0, 4, 300)
-    assert M.auroc(y4, probs) == pytest.approx(roc_auc_score(y4, probs, multi_class="ovr", average="macro"))
+def test_auroc_of_the_positive_class_and_present_classes_only():
+    y = np.array([0, 0, 1, 1])
+    probs = np.array([[0.9, 0.1], [0.6, 0.4], [0.7, 0.3], [0.2, 0.8]])
+    # class 1 scores 0.1, 0.4 (negatives) vs 0.3, 0.8: 3 of 4 pairs ordered -> 0.75; class 0 is the mirror
+    assert M.auroc(y, probs, positive=1) == pytest.approx(0.75)
+    assert M.auroc(y, probs, positive=0) == pytest.approx(0.75)
+    assert np.isnan(M.auroc(np.zeros(4, int), probs))  # one class: undefined, not an error
+    probs3 = np.array([[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1], [0.1, 0.8, 0.1]])
+    # class 2 absent from this fold: macro over classes 0 (AUROC 1.0) and 1 (1.0)
+    assert M.auroc(np.array([0, 1, 0, 1]), probs3) == pytest.approx(1.0)
 
 
-def test_balanced_accuracy_and_f1_match_sklearn():
-    y, pred = RNG.integers(0, 3, 100), RNG.integers(0, 3, 100)
-    assert M.balanced_accuracy(y, pred) == pytest.approx(balanced_accuracy_score(y, pred))
-    assert M.f1(y, pred, 3) == pytest.approx(f1_score(y, pred, average="macro"))
-    yb, pb = RNG.integers(0, 2, 50), RNG.integers(0, 2, 50)
-    assert M.f1(yb, pb, 2) == pytest.approx(f1_score(yb, pb))
+def test_binary_f1_is_the_named_positive_class():
+    y = np.array([0, 0, 0, 1, 1, 1, 1, 1])  # 0 = MUT, 1 = WT (sorted)
+    pred = np.array([0, 1, 1, 1, 1, 1, 1, 0])
+    # MUT: tp 1, fp 1, fn 2 -> 2/(2+1+2) = 0.4; WT: tp 4, fp 2, fn 1 -> 8/11
+    assert M.f1(y, pred, 2, positive=0) == pytest.approx(0.4)
+    assert M.f1(y, pred, 2, positive=1) == pytest.approx(8 / 11)
+    assert M.balanced_accuracy(y, pred) == pytest.approx((1 / 3 + 4 / 5) / 2)
+    y3, p3 = np.array([0, 1, 2, 2]), np.array([0, 2, 2, 1])
+    # macro: class 0 F1 1, class 1 F1 0, class 2 F1 2/(2+2)=0.5
+    assert M.f1(y3, p3, 3) == pytest.approx(0.5)
 
 
-def test_pearson_matches_numpy():
-    y = RNG.standard_normal((40, 2))
-    pred = y + RNG.standard_normal((40, 2))
-    expected = np.mean([np.corrcoef(y[:, j], pred[:, j])[0, 1] for j in range(2)])
-    assert M.pearson(y, pred) == pytest.approx(expected)
+def test_mse_and_pearson():
+    y = np.array([[1.0, 5.0], [2.0, 5.0], [3.0, 5.0]])
+    pred = np.array([[1.0, 4.0], [3.0, 6.0], [2.0, 5.0]])
+    assert M.mse(y, pred) == pytest.approx((0 + 1 + 1 + 1 + 1 + 0) / 6)
+    # column 1 of y is constant (r undefined) and left out; column 0: r = 0.5
+    assert M.pearson(y, pred) == pytest.approx(0.5)
 
 
-def _harrell_brute(time, event, risk):
-    num = den = 0.0
-    for i, j in itertools.permutations(range(len(time)), 2):
-        if event[i] and time[i] < time[j]:
-            den += 1
-            num += 1.0 if risk[i] > risk[j] else 0.5 if risk[i] == risk[j] else 0.0
-    return num / den
-
-
-def test_c_index_matches_brute_force_definition():
-    time = RNG.integers(1, 30, 60).astype(float)  # ties in time
-    event = RNG.integers(0, 2, 60)
-    risk = np.round(RNG.standard_normal(60), 1)  # ties in risk
-    assert M.concordance_index(time, event, risk) == pytest.approx(_harrell_brute(time, event, risk))
-    assert M.concordance_index([1, 2, 3], [1, 1, 1], [3, 2, 1]) == 1.0
+def test_c_index_worked_example():
+    time = np.array([1.0, 2.0, 2.0, 3.0])
+    event = np.array([1, 1, 0, 1])
+    risk = np.array([3.0, 2.0, 2.5, 1.0])
+    # comparable pairs (earlier time is an event; an event tied with a censored time counts, the censored
+    # subject outlived it): (0,1) (0,2) (0,3) (1,3) concordant, (1,2) discordant (2.0 < 2.5) -> 4/5
+    assert M.concordance_index(time, event, risk) == pytest.approx(0.8)
+    # ties in risk count 1/2: (0,1) tied 0.5, (0,2) and (1,2) concordant -> 2.5/3
+    assert M.concordance_index([1, 2, 3], [1, 1, 1], [2, 2, 1]) == pytest.approx(2.5 / 3)
+    assert np.isnan(M.concordance_index([1, 1], [1, 1], [0, 1]))  # two events at one time: no pair
 
 
 def test_cox_loss_matches_breslow_formula():
@@ -137,6 +138,42 @@ def test_labels_errors_are_one_clear_line(tmp_path, text, kind, match):
     with pytest.raises(LabelsError, match=match) as info:
         read_labels(_csv(tmp_path, text), kind, n_folds=5)
     assert "\n" not in str(info.value)
+
+
+MUT_WT = "".join(f"P{i:02d},{'MUT' if i < 6 else 'WT'}\n" for i in range(12))
+
+
+def test_positive_class_from_option_file_or_default(tmp_path):
+    lab = read_labels(_csv(tmp_path, "slide_id,label\n" + MUT_WT), "classification", n_folds=5)
+    assert lab.classes == ["MUT", "WT"] and lab.positive == 1 and lab.positive_from == "default"
+    assert "'WT': the second of 'MUT', 'WT' sorted" in lab.positive_note()
+    lab = read_labels(
+        _csv(tmp_path, "# positive: MUT\nslide_id,label\n" + MUT_WT), "classification", n_folds=5
+    )
+    assert (lab.positive, lab.positive_from, len(lab.slide_ids)) == (0, "the labels file", 12)
+    lab = read_labels(
+        _csv(tmp_path, "# positive=MUT\nslide_id,label\n" + MUT_WT), "classification", positive="WT"
+    )
+    assert (lab.positive, lab.positive_from) == (1, "--positive")
+    with pytest.raises(LabelsError, match="positive class 'mut' \\(from --positive\\) is not a label"):
+        read_labels(_csv(tmp_path, "slide_id,label\n" + MUT_WT), "classification", positive="mut")
+    with pytest.raises(LabelsError, match="unknown setting 'postive'"):
+        read_labels(_csv(tmp_path, "# postive: MUT\nslide_id,label\n" + MUT_WT), "classification")
+
+
+def test_task_reports_the_f1_of_mut_when_mut_is_positive(tmp_path):
+    lab = read_labels(
+        _csv(tmp_path, "# positive: MUT\nslide_id,label\n" + MUT_WT), "classification", n_folds=5
+    )
+    task = Task("classification", classes=lab.classes, positive=lab.positive)
+    # 6 MUT, 6 WT; predicted MUT for 4 MUT and 4 WT -> MUT F1 = 8/(8+4+2) = 4/7, WT F1 = 4/(4+2+4) = 0.4
+    p_mut = np.array([0.9] * 4 + [0.2] * 2 + [0.8] * 4 + [0.1] * 2)
+    scores = task.evaluate(lab.y, np.stack([p_mut, 1 - p_mut], 1))
+    assert scores["f1"] == pytest.approx(4 / 7)
+    assert Task.from_config(task.to_config()).positive == 0
+    assert Task("classification", classes=lab.classes).evaluate(lab.y, np.stack([p_mut, 1 - p_mut], 1))[
+        "f1"
+    ] == pytest.approx(0.4)
 
 
 def test_labels_missing_slides_and_unknown_class(tmp_path):

@@ -21,6 +21,7 @@ import numpy as np
 from fusecpath.api import fm_records
 from fusecpath.errors import FusecpathError
 from fusecpath.files import write_atomic, write_csv
+from fusecpath.report.html import write_run_report
 from fusecpath.training import distributed
 from fusecpath.training.folds import inner_split, kfold, strata
 from fusecpath.training.labels import Labels, read_labels
@@ -48,6 +49,7 @@ class FuseOptions:
     workers: int = 0
     final_fit: bool = True
     progress: bool = True
+    positive: str | None = None  # binary classification: the positive class (else the labels file's)
 
 
 @dataclass
@@ -298,7 +300,7 @@ def _plot(task: Task, labels: Labels, oof: dict[str, np.ndarray], metrics: dict,
 
     means = {name: values[task.selection_metric]["mean"] for name, values in metrics["methods"].items()}
     if task.kind == "classification":
-        positive = 1 if len(task.classes) == 2 else 0
+        positive = task.positive if len(task.classes) == 2 else 0
         curves = {name: (labels.y == positive, pred[:, positive]) for name, pred in oof.items()}
         title = f"out-of-fold ROC, class {task.classes[positive]!r}" + (
             "" if len(task.classes) == 2 else " vs rest"
@@ -345,10 +347,14 @@ def fuse(
             out,
             options,
         )
-        lab = read_labels(labels, task, available=set(_stored_ids(store)), n_folds=options.folds)
+        lab = read_labels(
+            labels, task, available=set(_stored_ids(store)), n_folds=options.folds, positive=options.positive
+        )
         cohort = load_cohort(store, lab, patch_fms, slide_fms)
         cluster_cohort(cohort, store, patch_fms, options.n_clusters, options.seed, log)
-    the_task = Task(task, classes=lab.classes, targets=lab.targets)
+    the_task = Task(task, classes=lab.classes, targets=lab.targets, positive=lab.positive or 0)
+    if lab.positive is not None and dist.is_main:
+        log(lab.positive_note())
     methods = build_methods(cohort, patch_fms, slide_fms, options)
     strat = strata(task, lab.y)
     folds = kfold(strat, lab.patients, options.folds, options.seed)
@@ -405,6 +411,8 @@ def fuse(
     checkpoint = None
     if options.final_fit:
         checkpoint = _final_fit(methods[0], the_task, lab, strat, options, metrics, plot, out, log, dist)
+    if dist.is_main:
+        log(f"report: {write_run_report(out)}")
     return FuseResult(out, metrics, predictions, plot, checkpoint, time.perf_counter() - start)
 
 

@@ -19,12 +19,11 @@ def _pyplot():
 
 
 def roc_points(y: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(false positive rate, true positive rate), from (0, 0) to (1, 1), ties taken together."""
-    order = np.argsort(-score, kind="stable")
-    y, score = np.asarray(y, bool)[order], np.asarray(score)[order]
-    last = np.r_[np.flatnonzero(np.diff(score)), len(score) - 1]
-    tp, fp = np.cumsum(y)[last], np.cumsum(~y)[last]
-    return np.r_[0, fp / max(fp[-1], 1)], np.r_[0, tp / max(tp[-1], 1)]
+    """(false positive rate, true positive rate), from (0, 0) to (1, 1), ties taken together (scikit-learn)."""
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, _ = roc_curve(np.asarray(y, bool), np.asarray(score, float), drop_intermediate=False)
+    return fpr, tpr
 
 
 def kaplan_meier(time: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

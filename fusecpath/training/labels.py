@@ -4,6 +4,10 @@
 - survival: ``slide_id,time,event[,patient_id]`` (event 1 = observed, 0 = censored)
 - regression: ``slide_id,<target>...[,patient_id]``
 Without a patient_id column the patient is the first 12 characters of the slide id (TCGA).
+
+Binary classification has a positive class (the one AUROC, F1 and the ROC curve are about): the
+``positive=`` argument (``--positive``) names it, else a ``# positive: MUT`` line above the header, else it is
+the second of the two classes sorted (``Labels.positive_from`` says which rule chose it).
 """
 
 from __future__ import annotations
@@ -32,6 +36,20 @@ class Labels:
     kind: str
     classes: list[str]
     targets: list[str]
+    positive: int | None = None  # binary classification: index of the positive class in ``classes``
+    positive_from: str = ""  # what named it: "--positive", "the labels file" or "default"
+
+    def positive_note(self) -> str:
+        """One line saying which class is positive and why ('' unless binary classification)."""
+        if self.positive is None:
+            return ""
+        name = self.classes[self.positive]
+        if self.positive_from != "default":
+            return f"positive class {name!r} (named by {self.positive_from})"
+        return (
+            f"positive class {name!r}: the second of {self.classes[0]!r}, {name!r} sorted, as nothing named one "
+            "(name it with --positive or a '# positive: NAME' line atop the labels file)"
+        )
 
 
 def read_labels(
@@ -40,15 +58,20 @@ def read_labels(
     available: set[str] | None = None,
     n_folds: int = 5,
     classes: list[str] | None = None,
+    positive: str | None = None,
 ) -> Labels:
-    """Parse and validate ``path``; ``available`` (slide ids with features) catches missing slides."""
+    """Parse and validate ``path``; ``available`` (slide ids with features) catches missing slides;
+    ``positive`` names the positive class of a binary task."""
     path = Path(path)
     if not path.is_file():
         raise LabelsError(f"{path}: no such labels file")
     with open(path, newline="") as handle:
-        reader = csv.DictReader(handle)
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        rows = [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
+        lines = handle.read().splitlines(keepends=True)
+    top = next((i for i, line in enumerate(lines) if not line.lstrip().startswith("#")), len(lines))
+    directives = _directives(path, lines[:top])
+    reader = csv.DictReader(lines[top:])
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    rows = [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
     if "slide_id" not in header:
         raise LabelsError(f"{path}: needs a slide_id column (found: {', '.join(header) or 'no header'})")
     if not rows:
@@ -81,7 +104,40 @@ def read_labels(
         raise LabelsError(
             f"{path}: {len(np.unique(patients))} patients cannot make {n_folds} folds; use --folds less"
         )
-    return Labels(ids, patients, y, kind, found_classes, value_cols if kind == "regression" else [])
+    lab = Labels(ids, patients, y, kind, found_classes, value_cols if kind == "regression" else [])
+    if kind == "classification" and len(found_classes) == 2:
+        lab.positive, lab.positive_from = _positive(path, found_classes, positive, directives.get("positive"))
+    elif positive is not None:
+        raise LabelsError(f"--positive {positive!r}: only a binary classification has a positive class")
+    return lab
+
+
+def _directives(path: Path, lines: list[str]) -> dict[str, str]:
+    """``# key: value`` (or ``# key = value``) lines above the header; only ``positive`` is known."""
+    found: dict[str, str] = {}
+    for line in lines:
+        text = line.strip()
+        key, sep, value = text.lstrip("#").replace("=", ":", 1).partition(":")
+        if not sep:
+            continue  # a plain comment
+        if key.strip().lower() != "positive":
+            raise LabelsError(
+                f"{path}: unknown setting {key.strip()!r} in {text!r}; the known one is 'positive'"
+            )
+        found["positive"] = value.strip()
+    return found
+
+
+def _positive(path: Path, classes: list[str], option: str | None, in_file: str | None) -> tuple[int, str]:
+    for name, source in ((option, "--positive"), (in_file, "the labels file")):
+        if name is not None:
+            if name not in classes:
+                raise LabelsError(
+                    f"{path}: positive class {name!r} (from {source}) is not a label; the labels are "
+                    f"{', '.join(map(repr, classes))}"
+                )
+            return classes.index(name), source
+    return 1, "default"
 
 
 def _value_columns(path: Path, header: list[str], kind: str) -> list[str]:

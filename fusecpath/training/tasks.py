@@ -1,6 +1,7 @@
 """Tasks: what a model outputs, its loss, the distillation term, and the metrics reported.
 
-- classification (binary or multi-class): cross-entropy; AUROC, balanced accuracy, F1;
+- classification (binary or multi-class): cross-entropy; AUROC, balanced accuracy, F1 (binary: of the
+  ``positive`` class; multi-class: macro);
   distillation = tau^2 * KL(teacher || student) on temperature-softened probabilities (tau = 3);
 - regression (one or more targets, standardised on the training fold): MSE; MSE and Pearson r on the
   original scale; distillation = MSE between teacher and student outputs (the regression analogue, tau = 1);
@@ -26,6 +27,7 @@ class Task:
     classes: list[str] = field(default_factory=list)  # classification
     targets: list[str] = field(default_factory=list)  # regression targets
     tau: float = 3.0
+    positive: int = 1  # binary classification: index of the positive class in ``classes``
     # Training-fold target scaling (regression), set by fit_targets.
     y_mean: np.ndarray | None = None
     y_std: np.ndarray | None = None
@@ -64,12 +66,14 @@ class Task:
             "classes": self.classes,
             "targets": self.targets,
             "tau": self.tau,
+            **({"positive": self.positive} if self.kind == "classification" else {}),
             **scaling,
         }
 
     @classmethod
     def from_config(cls, config: dict) -> Task:
         task = cls(config["kind"], list(config.get("classes", [])), list(config.get("targets", [])))
+        task.positive = int(config.get("positive", 1))  # checkpoints from before the option: class 1
         if "y_mean" in config:
             task.y_mean, task.y_std = np.asarray(config["y_mean"]), np.asarray(config["y_std"])
         return task
@@ -115,12 +119,12 @@ class Task:
         if self.kind == "classification":
             hard = pred.argmax(1)
             return {
-                "auroc": M.auroc(y, pred),
+                "auroc": M.auroc(y, pred, self.positive),
                 "balanced_accuracy": M.balanced_accuracy(y, hard),
-                "f1": M.f1(y, hard, len(self.classes)),
+                "f1": M.f1(y, hard, len(self.classes), self.positive),
             }
         if self.kind == "regression":
-            return {"mse": float(np.mean((np.asarray(y) - pred) ** 2)), "pearson": M.pearson(y, pred)}
+            return {"mse": M.mse(y, pred), "pearson": M.pearson(y, pred)}
         return {"c_index": M.concordance_index(y[:, 0], y[:, 1], pred)}
 
 
