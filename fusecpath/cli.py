@@ -226,7 +226,7 @@ def _add_features_commands(app: typer.Typer) -> None:
         directory: Annotated[str, typer.Argument(help="A feature folder.")],
         as_json: JsonOpt = False,
     ) -> None:
-        """What is stored: one row a slide with its patch count and FMs (fusecpath, TRIDENT, CLAM files)."""
+        """What is stored: one row a slide with its patch count and FMs (fusecpath, TRIDENT, CLAM files, or a TRIDENT job folder)."""
         from fusecpath.features.store import list_store
 
         rows = list_store(directory)

@@ -1,16 +1,71 @@
-"""Feature-level synthetic cohorts: feature stores written directly, for fusion tests that need no slides."""
+"""Feature-level synthetic cohorts: heterogeneous FM views of simulated tissue, written as feature files.
+
+Every patch has a tissue state and a point in a shared latent space (``latent_dim`` dims): a state
+prototype plus within-state variation. Each patch FM sees that point through its own random linear
+map to its real width (the registry's ``embed_dim``: uni 1024, conch-v1.5 768, virchow2 2560, ...),
+with its own per-dimension offsets, scales and noise, after removing the latent directions it is
+blind to (``make_feature_cohort(..., design=...)`` decides which). Per-slide batch effects: a stain
+shift of the site (TCGA tissue-source code, characters 6-7 of the id) plus one of the slide, in a
+few latent dimensions, that every FM answers with its own response. Patch counts vary by slide;
+about ``multi_slide`` of the patients have two slides (``...-DX1``, ``...-DX2``; patient = the first
+12 characters), sharing the patient's composition and label but not batch effects or patches.
+
+Designs, and what each promises (``ground_truth.json`` records the latents behind every slide):
+
+``complementary``
+    One marker state per patch FM, each a look-alike of an ordinary state (stroma, lymphocytes, ...)
+    that only that FM tells apart: FM *i* sees marker *i* and is blind to the others (they look like
+    their ordinary twins to it). Slides differ a lot in how much marker tissue they hold overall (a
+    shared burden ``c``) and a little in each marker's own share (``d_i``); the label is the sign of
+    a zero-sum contrast of the marker fractions, which cancels ``c``. A single FM sees one fraction,
+    dominated by the label-free burden, so it says little; together the FMs give the contrast, and a
+    linear read-out of the concatenated mean-pooled features already has it (the classes are linearly
+    separable in pooled space: no positive is a mixture of negatives). Promise: every FM alone is
+    weak, every model given all FMs can be strong.
+``redundant``
+    One lesion state present in positives only (a few per cent of the patches), seen clearly by the
+    first FM; the other FMs see the same lesion attenuated and through more noise. Promise: the first
+    FM alone is about as good as all FMs together; the others are weaker; adding them must not hurt.
+``teacher``
+    A patient-level latent ``g`` behind the label (``label = g + label noise > 0``, so labels are
+    noisy). Patch FMs see ``g`` only weakly: it shifts tumour patches a little, against their
+    natural variation. A slide FM (the first of ``slide_fms``, by default a registered one whose
+    ``requires`` is among ``fms``, e.g. ``titan`` for conch-v1.5; its features are simulated, as
+    ground_truth.json says) embeds ``g`` cleanly, with the slide's composition and its stain.
+    Promise: a linear probe of the slide FM beats every patch-only model, so distilling it into a
+    patch model has something to teach; patch features alone carry the signal only weakly.
+
+Measured figures (simple baselines on each design) are in benchmarks/results/cohorts.json
+(``benchmarks/cohorts.py --write``).
+"""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fusecpath.errors import FusecpathError
+from fusecpath.files import write_atomic, write_csv
+from fusecpath.synthetic.layouts import trident_run_name, write_store_slide, write_trident_slide
+
+DESIGNS = ("complementary", "redundant", "teacher")
+LAYOUTS = ("trident", "store")
+STATES = ("tumour", "stroma", "lymphocytes", "necrosis", "fat", "normal")
+SITES = ("A1", "B6", "C8", "D8", "E2", "GM", "AR", "BH")
+
+
+class SynthError(FusecpathError):
+    """A synthetic cohort that cannot be made as asked."""
 
 
 def write_feature_store(store: Path, n_slides: int = 12, n_patches: int = 48, seed: int = 0) -> Path:
     """A small feature store of ``hed-stain`` + ``gabor-texture`` patch features and ``mean-hed-stain``
     slide features, with labels.csv beside it; positives carry one cue in each FM's features, in
     separate patches. Returns labels.csv. For tests of fusion that need no slides."""
-    import numpy as np
-
     from fusecpath.api import get_spec
     from fusecpath.features.store import FORMAT, VERSION, feature_path, updating
 
@@ -35,3 +90,359 @@ def write_feature_store(store: Path, n_slides: int = 12, n_patches: int = 48, se
     labels = store.parent / "labels.csv"
     labels.write_text("slide_id,label\n" + "".join(rows))
     return labels
+
+
+# ---------------------------------------------------------------------------------------------- world
+
+
+@dataclass
+class _View:
+    """How one FM sees the latent space."""
+
+    name: str
+    weights: np.ndarray  # (latent, D)
+    offset: np.ndarray  # (D,)
+    scale: np.ndarray  # (D,)
+    stain: np.ndarray  # (n_stain, D): this FM's response to a stain shift
+    keep: np.ndarray  # (n_markers,) per marker direction: 1 seen, 0 blind, in between attenuated
+    noise: float
+
+
+@dataclass
+class _World:
+    """The cohort-wide structure: state prototypes, marker directions and every FM's view."""
+
+    prototypes: np.ndarray  # (n_states, latent), in the complement of the marker directions
+    markers: np.ndarray  # (n_markers, latent) orthonormal marker directions
+    views: list[_View]
+    latent_dim: int
+    n_stain: int = 3
+
+
+def _make_world(
+    rng: np.random.Generator, fms: list[tuple[str, int]], latent_dim: int, n_markers: int
+) -> _World:
+    basis, _ = np.linalg.qr(rng.standard_normal((latent_dim, latent_dim)))
+    markers, rest = basis[:, :n_markers].T, basis[:, n_markers:]
+    prototypes = 2.0 * rng.standard_normal((len(STATES), rest.shape[1])) @ rest.T
+    views = []
+    for name, dim in fms:
+        views.append(
+            _View(
+                name,
+                rng.standard_normal((latent_dim, dim)) / np.sqrt(latent_dim),
+                0.5 * rng.standard_normal(dim),
+                np.exp(0.4 * rng.standard_normal(dim)),
+                rng.standard_normal((3, dim)) / np.sqrt(3),
+                np.ones(n_markers),
+                0.3,
+            )
+        )
+    return _World(prototypes, markers, views, latent_dim)
+
+
+def _blind(view: _View, marker: int, factor: float = 0.0) -> None:
+    """Make ``view`` see ``marker``'s direction scaled by ``factor`` (0: blind to it)."""
+    view.keep[marker] = factor
+
+
+def _render(
+    world: _World, view: _View, latent: np.ndarray, stain: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """(N, latent) latent points + (n_stain,) stain shift -> (N, D) float32 features of ``view``."""
+    coeff = latent @ world.markers.T  # (N, n_markers)
+    seen = latent - (coeff * (1.0 - view.keep)) @ world.markers
+    x = seen @ view.weights + stain @ view.stain
+    x = x + view.noise * rng.standard_normal(x.shape)
+    return ((x + view.offset) * view.scale).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------- designs
+
+
+@dataclass
+class _Patient:
+    pid: str
+    site: str
+    label: int
+    mix: np.ndarray  # (n_states,) composition of ordinary states
+    latents: dict[str, Any]  # design latents (for ground truth)
+    marker_fractions: np.ndarray  # (n_markers,) fraction of patches in each marker state
+    shift: float = 0.0  # teacher: tumour shift along the g marker
+
+
+def _contrast(k: int) -> np.ndarray:
+    """A zero-sum contrast over ``k`` markers that every marker enters: (1, ..., 1, -(k-1)) / norm."""
+    w = np.ones(k)
+    w[-1] = -(k - 1)
+    return w / np.linalg.norm(w)
+
+
+def _patients(design: str, n: int, k: int, rng: np.random.Generator, label_noise: float) -> list[_Patient]:
+    out = []
+    w = _contrast(k)
+    for i in range(n):
+        pid = f"TCGA-{SITES[rng.integers(len(SITES))]}-{i:04d}"
+        mix = rng.dirichlet(np.full(len(STATES), 1.5))
+        latents: dict[str, Any] = {}
+        shift = 0.0
+        if design == "complementary":
+            burden = rng.uniform(0.04, 0.20)
+            d = 0.02 * rng.standard_normal(k)
+            fractions = np.clip(burden + d, 0.0, None)
+            score = float(w @ fractions)  # = w @ d up to clipping
+            label = int(score > 0)
+            latents = {"burden": burden, "d": d.tolist(), "contrast": score}
+        elif design == "redundant":
+            label = int(rng.random() < 0.5)
+            fraction = rng.uniform(0.02, 0.10) if label else 0.0
+            fractions = np.array([fraction])
+            latents = {"lesion_fraction": fraction}
+        else:  # teacher
+            g = float(rng.standard_normal())
+            label = int(g + 0.5 * rng.standard_normal() > 0)
+            fractions = np.zeros(1)
+            shift = 0.35 * g
+            latents = {"g": g, "clean_label": int(g > 0)}
+        if label_noise and rng.random() < label_noise:
+            label = 1 - label
+            latents["flipped"] = True
+        out.append(_Patient(pid, pid[5:7], label, mix, latents, fractions, shift))
+    return out
+
+
+def _states(patient: _Patient, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Per-patch state: ordinary states 0..S-1, marker m as S + m; exact marker counts."""
+    counts = np.round(patient.marker_fractions * n).astype(int)
+    n_ordinary = max(n - int(counts.sum()), 1)
+    ordinary = rng.choice(len(STATES), size=n_ordinary, p=patient.mix)
+    markers = np.repeat(len(STATES) + np.arange(len(counts)), counts)
+    return rng.permutation(np.concatenate([ordinary, markers]))[:n]
+
+
+# marker m is a look-alike of ordinary state TWIN[m] (complementary) or of tumour (redundant, teacher)
+_TWINS = (1, 2, 3, 5, 4)
+
+
+def _latent_points(
+    world: _World, design: str, states: np.ndarray, patient: _Patient, rng: np.random.Generator
+) -> np.ndarray:
+    n_ord = len(STATES)
+    twin = np.array(
+        [_TWINS[m % len(_TWINS)] if design == "complementary" else 0 for m in range(len(world.markers))]
+    )
+    base = np.where(states < n_ord, states, twin[np.clip(states - n_ord, 0, len(twin) - 1)])
+    h = world.prototypes[base] + 1.0 * rng.standard_normal((len(states), world.latent_dim))
+    # marker directions are quiet for ordinary tissue; a marker patch stands out along its own
+    coeff = h @ world.markers.T
+    h -= (coeff * 0.7) @ world.markers
+    for m in range(len(world.markers)):
+        is_m = states == n_ord + m
+        h[is_m] += 3.0 * world.markers[m]
+    if design == "teacher":
+        tumour = states == 0
+        h[tumour] += patient.shift * world.markers[0]
+        h[tumour] += 0.7 * rng.standard_normal((int(tumour.sum()), 1)) * world.markers[0]
+    return h
+
+
+def _slide_embedding(
+    world: _World, view: _View, patient: _Patient, stain: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """A simulated slide FM: the patient's g (cleanly), its composition and the slide's stain."""
+    g = patient.latents.get("g", 0.0)
+    latent = 0.3 * rng.standard_normal(world.latent_dim)
+    latent += 3.0 * g * world.markers[0] + patient.mix @ world.prototypes
+    x = latent @ view.weights + stain @ view.stain + view.noise * rng.standard_normal(view.weights.shape[1])
+    return ((x + view.offset) * view.scale).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------- cohort
+
+
+def _default_slide_fms(design: str, fms: list[str]) -> list[str]:
+    if design != "teacher":
+        return []
+    from fusecpath.plugins import get_registry
+
+    for spec in get_registry().list(level="slide"):
+        if spec.requires in fms and not spec.source.startswith("builtin"):
+            return [spec.name]
+    raise SynthError(
+        f"no registered slide FM requires one of {', '.join(fms)}; pass slide_fms=... (e.g. titan with conch-v1.5)"
+    )
+
+
+def _trident_names() -> tuple[dict[str, str], dict[str, str]]:
+    from fusecpath.features.trident import TRIDENT_SLIDE_TO_ZOO, TRIDENT_TO_ZOO
+
+    patch = {
+        zoo: enc
+        for enc, zoo in TRIDENT_TO_ZOO.items()
+        if enc not in TRIDENT_SLIDE_TO_ZOO or enc == "gigapath"
+    }
+    slide = {zoo: enc for enc, zoo in TRIDENT_SLIDE_TO_ZOO.items()}
+    return patch, slide
+
+
+def make_feature_cohort(
+    out: str | Path,
+    design: str,
+    n_slides: int = 100,
+    seed: int = 0,
+    layout: str = "trident",
+    fms: tuple[str, ...] = ("uni", "conch-v1.5", "virchow2"),
+    slide_fms: tuple[str, ...] | None = None,
+    patches: tuple[int, int] = (80, 240),
+    multi_slide: float = 0.2,
+    label_noise: float = 0.0,
+    latent_dim: int = 48,
+    magnification: int = 20,
+    patch_px: int = 256,
+) -> Path:
+    """Write a ``design`` cohort of ``n_slides`` slides into ``out`` and return its labels.csv.
+
+    ``layout="trident"``: ``out/<mag>x_<px>px_0px_overlap/`` as TRIDENT writes it (``patches/``,
+    ``features_<encoder>/``, ``slide_features_<encoder>/``, TRIDENT's encoder names);
+    ``layout="store"``: ``out/features/<slide>.h5`` in this project's format. labels.csv
+    (``slide_id,label`` with ``neg``/``pos``) and ground_truth.json go to ``out``.
+    """
+    from fusecpath.plugins import get_registry
+
+    if design not in DESIGNS:
+        raise SynthError(f"unknown design {design!r}; choose one of {', '.join(DESIGNS)}")
+    if layout not in LAYOUTS:
+        raise SynthError(f"unknown layout {layout!r}; choose trident or store")
+    registry = get_registry()
+    specs = [registry.get(fm) for fm in fms]
+    if any(s.level != "patch" for s in specs) or not specs:
+        raise SynthError(f"fms must be patch FMs (got {', '.join(fms) or 'none'})")
+    if design == "complementary" and len(specs) < 2:
+        raise SynthError("the complementary design needs at least two patch FMs")
+    names = [s.name for s in specs]
+    slide_names = list(slide_fms) if slide_fms is not None else _default_slide_fms(design, names)
+    slide_specs = [registry.get(fm) for fm in slide_names]
+    if any(s.level != "slide" for s in slide_specs):
+        raise SynthError(f"slide_fms must be slide FMs (got {', '.join(slide_names)})")
+    lo, hi = patches
+    if not 8 <= lo <= hi:
+        raise SynthError(f"patches must be (lo, hi) with 8 <= lo <= hi, got {patches}")
+
+    rng = np.random.default_rng(seed)
+    k = len(specs) if design == "complementary" else 1
+    world = _make_world(rng, [(s.name, s.embed_dim) for s in specs], latent_dim, max(k, 1))
+    slide_world = _make_world(rng, [(s.name, s.embed_dim) for s in slide_specs], latent_dim, 1)
+    slide_world.markers, slide_world.prototypes = world.markers, world.prototypes
+    sees: dict[str, list[str]] = {}
+    for i, view in enumerate(world.views):
+        if design == "complementary":
+            for m in range(k):
+                if m != i:
+                    _blind(view, m)
+            sees[view.name] = [f"marker{i}"]
+        elif design == "redundant" and i > 0:
+            _blind(view, 0, factor=0.25)
+            view.noise = 0.6
+            sees[view.name] = ["lesion (attenuated, noisier)"]
+        else:
+            sees[view.name] = ["lesion"] if design == "redundant" else ["g (weakly, via tumour patches)"]
+
+    n_patients = max(1, round(n_slides / (1 + multi_slide)))
+    people = _patients(design, n_patients, k, rng, label_noise)
+    site_stain = {site: 0.8 * rng.standard_normal(3) for site in SITES}
+    slides: list[tuple[str, _Patient]] = []
+    for p in people:
+        slides.append((f"{p.pid}-01Z-00-DX1", p))
+    extra = rng.permutation(len(people))
+    for j in extra[: n_slides - len(slides)]:
+        slides.append((f"{people[j].pid}-01Z-00-DX2", people[j]))
+    slides = sorted(slides[:n_slides])
+
+    out = Path(out)
+    run = out / trident_run_name(magnification, patch_px) if layout == "trident" else out / "features"
+    patch_enc, slide_enc = _trident_names()
+    rows, truth_slides = [], {}
+    for sid, p in slides:
+        n = int(rng.integers(lo, hi + 1))
+        states = _states(p, n, rng)
+        h = _latent_points(world, design, states, p, rng)
+        stain = site_stain[p.site] + 0.4 * rng.standard_normal(3)
+        patch = {v.name: _render(world, v, h, stain, rng) for v in world.views}
+        slide = {v.name: _slide_embedding(slide_world, v, p, stain, rng) for v in slide_world.views}
+        coords, coords_attrs = _coords(sid, n, p.site, patch_px, magnification, rng)
+        if layout == "trident":
+            write_trident_slide(
+                run,
+                sid,
+                coords,
+                coords_attrs,
+                {patch_enc.get(fm, fm): x for fm, x in patch.items()},
+                {slide_enc.get(fm, fm): x for fm, x in slide.items()},
+            )
+        else:
+            attrs = {**coords_attrs, "mpp": 10.0 / magnification, "read_px": patch_px}
+            write_store_slide(run, sid, coords, attrs, patch, slide, {"synthetic": design})
+        rows.append({"slide_id": sid, "label": ("neg", "pos")[p.label]})
+        truth_slides[sid] = {
+            "patient": p.pid,
+            "site": p.site,
+            "label": ("neg", "pos")[p.label],
+            "n_patches": n,
+            "state_counts": {
+                name: int((states == i).sum()) for i, name in enumerate(_state_names(design, k))
+            },
+            **p.latents,
+        }
+    labels = write_csv(out / "labels.csv", rows, ["slide_id", "label"])
+    truth = {
+        "design": design,
+        "seed": seed,
+        "layout": layout,
+        "features": str(run),
+        "patch_fms": {
+            v.name: {"embed_dim": int(v.weights.shape[1]), "sees": sees[v.name]} for v in world.views
+        },
+        "slide_fms": {
+            s.name: {"embed_dim": s.embed_dim, "simulated": True, "carries": "g, composition, stain"}
+            for s in slide_specs
+        },
+        "promise": _PROMISES[design],
+        "contrast": _contrast(k).tolist() if design == "complementary" else None,
+        "slides": truth_slides,
+    }
+    write_atomic(out / "ground_truth.json", json.dumps(truth, indent=1, default=float) + "\n")
+    return labels
+
+
+_PROMISES = {
+    "complementary": "each patch FM alone is weak; all FMs together separate the classes (linearly, after pooling)",
+    "redundant": "the first patch FM alone is about as good as all together; the others are weaker",
+    "teacher": "a linear probe of the slide FM beats patch-only models; patch features carry the label weakly",
+}
+
+
+def _state_names(design: str, k: int) -> list[str]:
+    marker = [f"marker{m}" for m in range(k)] if design == "complementary" else ["lesion"]
+    return [*STATES, *(marker if design != "teacher" else [])]
+
+
+def _coords(
+    sid: str, n: int, site: str, patch_px: int, magnification: int, rng: np.random.Generator
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Distinct grid positions at level 0 and TRIDENT's patching attributes (some sites scan at 40x)."""
+    level0_mag = 40 if SITES.index(site) % 2 == 0 else 20
+    size0 = patch_px * level0_mag // magnification
+    side = int(np.ceil(np.sqrt(n * 1.6)))
+    cells = np.sort(rng.choice(side * side, size=n, replace=False))
+    coords = np.stack([(cells % side) * size0, (cells // side) * size0], 1).astype(np.int64)
+    attrs = {
+        "patch_size": patch_px,
+        "patch_size_level0": size0,
+        "level0_magnification": level0_mag,
+        "target_magnification": magnification,
+        "overlap": 0,
+        "name": sid,
+        "level0_width": int(side * size0),
+        "level0_height": int(side * size0),
+    }
+    return coords, attrs
