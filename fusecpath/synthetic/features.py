@@ -57,6 +57,21 @@ LAYOUTS = ("trident", "store")
 STATES = ("tumour", "stroma", "lymphocytes", "necrosis", "fat", "normal")
 SITES = ("A1", "B6", "C8", "D8", "E2", "GM", "AR", "BH")
 
+# The cohorts' physics (benchmarks/cohorts.py measures what simple baselines make of it).
+PROTOTYPE_SCALE = 2.0  # spread of the ordinary states' prototypes
+QUIET = 0.3  # ordinary tissue's spread along the marker directions, relative to the others (1)
+MARKER_SHIFT = 8.0  # how far a marker patch stands out along its own direction
+BURDEN = (0.02, 0.25)  # complementary: range of the shared marker burden
+CONTRAST_SD = 0.05  # complementary: spread of each marker's own share
+LESION = (0.02, 0.10)  # redundant: lesion fraction of a positive slide
+REDUNDANT_WEAK = 0.5  # redundant: how much of the lesion direction the other FMs see
+REDUNDANT_WEAK_NOISE = 0.6  # redundant: their per-dimension noise (the first FM's: 0.3)
+TEACHER_SHIFT = 0.8  # teacher: tumour patches' shift along g's direction, per unit of g
+TEACHER_SPREAD = 0.7  # teacher: tumour patches' natural spread along it
+TEACHER_LABEL_NOISE = 0.5  # teacher: label = g + this * N(0, 1) > 0
+TEACHER_SLIDE_G = 3.0  # teacher: g's weight in the slide FM's embedding
+SITE_STAIN, SLIDE_STAIN = 0.8, 0.4  # batch effects: stain shift of a site and of a slide
+
 
 class SynthError(FusecpathError):
     """A synthetic cohort that cannot be made as asked."""
@@ -124,7 +139,7 @@ def _make_world(
 ) -> _World:
     basis, _ = np.linalg.qr(rng.standard_normal((latent_dim, latent_dim)))
     markers, rest = basis[:, :n_markers].T, basis[:, n_markers:]
-    prototypes = 2.0 * rng.standard_normal((len(STATES), rest.shape[1])) @ rest.T
+    prototypes = PROTOTYPE_SCALE * rng.standard_normal((len(STATES), rest.shape[1])) @ rest.T
     views = []
     for name, dim in fms:
         views.append(
@@ -151,10 +166,10 @@ def _render(
 ) -> np.ndarray:
     """(N, latent) latent points + (n_stain,) stain shift -> (N, D) float32 features of ``view``."""
     coeff = latent @ world.markers.T  # (N, n_markers)
-    seen = latent - (coeff * (1.0 - view.keep)) @ world.markers
-    x = seen @ view.weights + stain @ view.stain
-    x = x + view.noise * rng.standard_normal(x.shape)
-    return ((x + view.offset) * view.scale).astype(np.float32)
+    seen = (latent - (coeff * (1.0 - view.keep)) @ world.markers).astype(np.float32)
+    x = seen @ view.weights.astype(np.float32) + (stain @ view.stain + view.offset).astype(np.float32)
+    x += np.float32(view.noise) * rng.standard_normal(x.shape, dtype=np.float32)
+    return x * view.scale.astype(np.float32)
 
 
 # ---------------------------------------------------------------------------------------------- designs
@@ -180,29 +195,29 @@ def _contrast(k: int) -> np.ndarray:
 
 def _patients(design: str, n: int, k: int, rng: np.random.Generator, label_noise: float) -> list[_Patient]:
     out = []
-    w = _contrast(k)
+    w = _contrast(k) if design == "complementary" else np.zeros(k)
     for i in range(n):
         pid = f"TCGA-{SITES[rng.integers(len(SITES))]}-{i:04d}"
         mix = rng.dirichlet(np.full(len(STATES), 1.5))
         latents: dict[str, Any] = {}
         shift = 0.0
         if design == "complementary":
-            burden = rng.uniform(0.04, 0.20)
-            d = 0.02 * rng.standard_normal(k)
+            burden = rng.uniform(*BURDEN)
+            d = CONTRAST_SD * rng.standard_normal(k) / np.sqrt(np.abs(w) / np.abs(w).min())
             fractions = np.clip(burden + d, 0.0, None)
             score = float(w @ fractions)  # = w @ d up to clipping
             label = int(score > 0)
             latents = {"burden": burden, "d": d.tolist(), "contrast": score}
         elif design == "redundant":
             label = int(rng.random() < 0.5)
-            fraction = rng.uniform(0.02, 0.10) if label else 0.0
+            fraction = rng.uniform(*LESION) if label else 0.0
             fractions = np.array([fraction])
             latents = {"lesion_fraction": fraction}
         else:  # teacher
             g = float(rng.standard_normal())
-            label = int(g + 0.5 * rng.standard_normal() > 0)
+            label = int(g + TEACHER_LABEL_NOISE * rng.standard_normal() > 0)
             fractions = np.zeros(1)
-            shift = 0.35 * g
+            shift = TEACHER_SHIFT * g
             latents = {"g": g, "clean_label": int(g > 0)}
         if label_noise and rng.random() < label_noise:
             label = 1 - label
@@ -235,14 +250,14 @@ def _latent_points(
     h = world.prototypes[base] + 1.0 * rng.standard_normal((len(states), world.latent_dim))
     # marker directions are quiet for ordinary tissue; a marker patch stands out along its own
     coeff = h @ world.markers.T
-    h -= (coeff * 0.7) @ world.markers
+    h -= (coeff * (1.0 - QUIET)) @ world.markers
     for m in range(len(world.markers)):
         is_m = states == n_ord + m
-        h[is_m] += 3.0 * world.markers[m]
+        h[is_m] += MARKER_SHIFT * world.markers[m]
     if design == "teacher":
         tumour = states == 0
         h[tumour] += patient.shift * world.markers[0]
-        h[tumour] += 0.7 * rng.standard_normal((int(tumour.sum()), 1)) * world.markers[0]
+        h[tumour] += TEACHER_SPREAD * rng.standard_normal((int(tumour.sum()), 1)) * world.markers[0]
     return h
 
 
@@ -252,7 +267,7 @@ def _slide_embedding(
     """A simulated slide FM: the patient's g (cleanly), its composition and the slide's stain."""
     g = patient.latents.get("g", 0.0)
     latent = 0.3 * rng.standard_normal(world.latent_dim)
-    latent += 3.0 * g * world.markers[0] + patient.mix @ world.prototypes
+    latent += TEACHER_SLIDE_G * g * world.markers[0] + patient.mix @ world.prototypes
     x = latent @ view.weights + stain @ view.stain + view.noise * rng.standard_normal(view.weights.shape[1])
     return ((x + view.offset) * view.scale).astype(np.float32)
 
@@ -260,13 +275,18 @@ def _slide_embedding(
 # ---------------------------------------------------------------------------------------------- cohort
 
 
+_PAPER_SLIDE_FMS = ("titan", "prov-gigapath-slide", "prism")  # the paper's teachers first
+
+
 def _default_slide_fms(design: str, fms: list[str]) -> list[str]:
     if design != "teacher":
         return []
     from fusecpath.plugins import get_registry
 
-    for spec in get_registry().list(level="slide"):
-        if spec.requires in fms and not spec.source.startswith("builtin"):
+    specs = get_registry().list(level="slide")
+    preferred = sorted(specs, key=lambda s: (s.name not in _PAPER_SLIDE_FMS, s.name))
+    for spec in preferred:
+        if spec.requires in fms and spec.source != "builtin":
             return [spec.name]
     raise SynthError(
         f"no registered slide FM requires one of {', '.join(fms)}; pass slide_fms=... (e.g. titan with conch-v1.5)"
@@ -285,12 +305,32 @@ def _trident_names() -> tuple[dict[str, str], dict[str, str]]:
     return patch, slide
 
 
-def make_feature_cohort(
-    out: str | Path,
+@dataclass
+class SimSlide:
+    """One simulated slide: features keyed by zoo FM name, coords, TRIDENT patching attributes, truth."""
+
+    slide_id: str
+    label: str
+    patch: dict[str, np.ndarray]
+    slide: dict[str, np.ndarray]
+    coords: np.ndarray
+    coords_attrs: dict[str, Any]
+    truth: dict[str, Any]
+
+
+@dataclass
+class SimCohort:
+    """A simulated cohort before it is written: its slides and the cohort-wide ground truth."""
+
+    design: str
+    slides: list[SimSlide]
+    truth: dict[str, Any]
+
+
+def simulate_cohort(
     design: str,
     n_slides: int = 100,
     seed: int = 0,
-    layout: str = "trident",
     fms: tuple[str, ...] = ("uni", "conch-v1.5", "virchow2"),
     slide_fms: tuple[str, ...] | None = None,
     patches: tuple[int, int] = (80, 240),
@@ -299,20 +339,12 @@ def make_feature_cohort(
     latent_dim: int = 48,
     magnification: int = 20,
     patch_px: int = 256,
-) -> Path:
-    """Write a ``design`` cohort of ``n_slides`` slides into ``out`` and return its labels.csv.
-
-    ``layout="trident"``: ``out/<mag>x_<px>px_0px_overlap/`` as TRIDENT writes it (``patches/``,
-    ``features_<encoder>/``, ``slide_features_<encoder>/``, TRIDENT's encoder names);
-    ``layout="store"``: ``out/features/<slide>.h5`` in this project's format. labels.csv
-    (``slide_id,label`` with ``neg``/``pos``) and ground_truth.json go to ``out``.
-    """
+) -> SimCohort:
+    """Simulate a ``design`` cohort in memory (what :func:`make_feature_cohort` writes)."""
     from fusecpath.plugins import get_registry
 
     if design not in DESIGNS:
         raise SynthError(f"unknown design {design!r}; choose one of {', '.join(DESIGNS)}")
-    if layout not in LAYOUTS:
-        raise SynthError(f"unknown layout {layout!r}; choose trident or store")
     registry = get_registry()
     specs = [registry.get(fm) for fm in fms]
     if any(s.level != "patch" for s in specs) or not specs:
@@ -327,10 +359,12 @@ def make_feature_cohort(
     lo, hi = patches
     if not 8 <= lo <= hi:
         raise SynthError(f"patches must be (lo, hi) with 8 <= lo <= hi, got {patches}")
+    if n_slides < 2:
+        raise SynthError(f"n_slides must be at least 2, got {n_slides}")
 
     rng = np.random.default_rng(seed)
     k = len(specs) if design == "complementary" else 1
-    world = _make_world(rng, [(s.name, s.embed_dim) for s in specs], latent_dim, max(k, 1))
+    world = _make_world(rng, [(s.name, s.embed_dim) for s in specs], latent_dim, k)
     slide_world = _make_world(rng, [(s.name, s.embed_dim) for s in slide_specs], latent_dim, 1)
     slide_world.markers, slide_world.prototypes = world.markers, world.prototypes
     sees: dict[str, list[str]] = {}
@@ -341,64 +375,50 @@ def make_feature_cohort(
                     _blind(view, m)
             sees[view.name] = [f"marker{i}"]
         elif design == "redundant" and i > 0:
-            _blind(view, 0, factor=0.25)
-            view.noise = 0.6
+            _blind(view, 0, factor=REDUNDANT_WEAK)
+            view.noise = REDUNDANT_WEAK_NOISE
             sees[view.name] = ["lesion (attenuated, noisier)"]
         else:
             sees[view.name] = ["lesion"] if design == "redundant" else ["g (weakly, via tumour patches)"]
 
     n_patients = max(1, round(n_slides / (1 + multi_slide)))
     people = _patients(design, n_patients, k, rng, label_noise)
-    site_stain = {site: 0.8 * rng.standard_normal(3) for site in SITES}
-    slides: list[tuple[str, _Patient]] = []
-    for p in people:
-        slides.append((f"{p.pid}-01Z-00-DX1", p))
-    extra = rng.permutation(len(people))
-    for j in extra[: n_slides - len(slides)]:
-        slides.append((f"{people[j].pid}-01Z-00-DX2", people[j]))
-    slides = sorted(slides[:n_slides])
-
-    out = Path(out)
-    run = out / trident_run_name(magnification, patch_px) if layout == "trident" else out / "features"
-    patch_enc, slide_enc = _trident_names()
-    rows, truth_slides = [], {}
-    for sid, p in slides:
+    site_stain = {site: SITE_STAIN * rng.standard_normal(3) for site in SITES}
+    ids: list[tuple[str, _Patient]] = [(f"{p.pid}-01Z-00-DX1", p) for p in people]
+    for j in rng.permutation(len(people))[: max(0, n_slides - len(ids))]:
+        ids.append((f"{people[j].pid}-01Z-00-DX2", people[j]))
+    slides = []
+    for sid, p in sorted(ids, key=lambda t: t[0])[:n_slides]:
         n = int(rng.integers(lo, hi + 1))
         states = _states(p, n, rng)
         h = _latent_points(world, design, states, p, rng)
-        stain = site_stain[p.site] + 0.4 * rng.standard_normal(3)
-        patch = {v.name: _render(world, v, h, stain, rng) for v in world.views}
-        slide = {v.name: _slide_embedding(slide_world, v, p, stain, rng) for v in slide_world.views}
+        stain = site_stain[p.site] + SLIDE_STAIN * rng.standard_normal(3)
         coords, coords_attrs = _coords(sid, n, p.site, patch_px, magnification, rng)
-        if layout == "trident":
-            write_trident_slide(
-                run,
-                sid,
-                coords,
-                coords_attrs,
-                {patch_enc.get(fm, fm): x for fm, x in patch.items()},
-                {slide_enc.get(fm, fm): x for fm, x in slide.items()},
-            )
-        else:
-            attrs = {**coords_attrs, "mpp": 10.0 / magnification, "read_px": patch_px}
-            write_store_slide(run, sid, coords, attrs, patch, slide, {"synthetic": design})
-        rows.append({"slide_id": sid, "label": ("neg", "pos")[p.label]})
-        truth_slides[sid] = {
+        label = ("neg", "pos")[p.label]
+        truth = {
             "patient": p.pid,
             "site": p.site,
-            "label": ("neg", "pos")[p.label],
+            "label": label,
             "n_patches": n,
             "state_counts": {
                 name: int((states == i).sum()) for i, name in enumerate(_state_names(design, k))
             },
             **p.latents,
         }
-    labels = write_csv(out / "labels.csv", rows, ["slide_id", "label"])
+        slides.append(
+            SimSlide(
+                sid,
+                label,
+                {v.name: _render(world, v, h, stain, rng) for v in world.views},
+                {v.name: _slide_embedding(slide_world, v, p, stain, rng) for v in slide_world.views},
+                coords,
+                coords_attrs,
+                truth,
+            )
+        )
     truth = {
         "design": design,
         "seed": seed,
-        "layout": layout,
-        "features": str(run),
         "patch_fms": {
             v.name: {"embed_dim": int(v.weights.shape[1]), "sees": sees[v.name]} for v in world.views
         },
@@ -408,7 +428,71 @@ def make_feature_cohort(
         },
         "promise": _PROMISES[design],
         "contrast": _contrast(k).tolist() if design == "complementary" else None,
-        "slides": truth_slides,
+    }
+    return SimCohort(design, slides, truth)
+
+
+def make_feature_cohort(
+    out: str | Path,
+    design: str,
+    n_slides: int = 100,
+    seed: int = 0,
+    layout: str = "trident",
+    fms: tuple[str, ...] = ("uni", "conch-v1.5", "virchow2"),
+    slide_fms: tuple[str, ...] | None = None,
+    patches: tuple[int, int] = (80, 240),
+    multi_slide: float = 0.2,
+    label_noise: float = 0.0,
+    magnification: int = 20,
+    patch_px: int = 256,
+) -> Path:
+    """Write a ``design`` cohort of ``n_slides`` slides into ``out`` and return its labels.csv.
+
+    ``layout="trident"``: ``out/<mag>x_<px>px_0px_overlap/`` as TRIDENT writes it (``patches/``,
+    ``features_<encoder>/``, ``slide_features_<encoder>/``, TRIDENT's encoder names);
+    ``layout="store"``: ``out/features/<slide>.h5`` in this project's format. labels.csv
+    (``slide_id,label`` with ``neg``/``pos``) and ground_truth.json go to ``out``.
+    """
+    if layout not in LAYOUTS:
+        raise SynthError(f"unknown layout {layout!r}; choose trident or store")
+    cohort = simulate_cohort(
+        design,
+        n_slides,
+        seed,
+        fms,
+        slide_fms,
+        patches,
+        multi_slide,
+        label_noise,
+        magnification=magnification,
+        patch_px=patch_px,
+    )
+    out = Path(out)
+    run = out / trident_run_name(magnification, patch_px) if layout == "trident" else out / "features"
+    patch_enc, slide_enc = _trident_names()
+    for s in cohort.slides:
+        if layout == "trident":
+            write_trident_slide(
+                run,
+                s.slide_id,
+                s.coords,
+                s.coords_attrs,
+                {patch_enc.get(fm, fm): x for fm, x in s.patch.items()},
+                {slide_enc.get(fm, fm): x for fm, x in s.slide.items()},
+            )
+        else:
+            attrs = {**s.coords_attrs, "mpp": 10.0 / magnification, "read_px": patch_px}
+            write_store_slide(run, s.slide_id, s.coords, attrs, s.patch, s.slide, {"synthetic": design})
+    labels = write_csv(
+        out / "labels.csv",
+        [{"slide_id": s.slide_id, "label": s.label} for s in cohort.slides],
+        ["slide_id", "label"],
+    )
+    truth = {
+        **cohort.truth,
+        "layout": layout,
+        "features": str(run),
+        "slides": {s.slide_id: s.truth for s in cohort.slides},
     }
     write_atomic(out / "ground_truth.json", json.dumps(truth, indent=1, default=float) + "\n")
     return labels
