@@ -307,10 +307,15 @@ def list_trident(job_dir: str | Path) -> list[dict[str, Any]]:
     folders = encoder_folders(job_dir, warn=False)
     unmapped = [f.path.name for f in folders if f.zoo is None]
     rows = []
-    for sid in trident_slide_ids(job_dir):
+    with warnings.catch_warnings():  # the unmapped folders are listed in every row instead
+        warnings.simplefilter("ignore", TridentWarning)
+        ids = trident_slide_ids(job_dir)
+    for sid in ids:
         row: dict[str, Any] = {"slide_id": sid, "path": str(coords_dir(job_dir)), "locked": False}
         try:
-            sf = open_trident_slide(job_dir, sid)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", TridentWarning)
+                sf = open_trident_slide(job_dir, sid)
         except StoreError as exc:
             rows.append({**row, "error": str(exc)})
             continue

@@ -61,8 +61,9 @@ SITES = ("A1", "B6", "C8", "D8", "E2", "GM", "AR", "BH")
 PROTOTYPE_SCALE = 2.0  # spread of the ordinary states' prototypes
 QUIET = 0.3  # ordinary tissue's spread along the marker directions, relative to the others (1)
 MARKER_SHIFT = 8.0  # how far a marker patch stands out along its own direction
-BURDEN = (0.02, 0.25)  # complementary: range of the shared marker burden
-CONTRAST_SD = 0.05  # complementary: spread of each marker's own share
+COMPARTMENTS = 0.8  # complementary: the patches in the k marker compartments (marker + its twin)
+BURDEN = 0.75  # complementary: the shared marker burden, at most this share of a compartment
+CONTRAST_SD = 0.2  # complementary: spread of each marker's own share, relative to its compartment
 LESION = (0.02, 0.10)  # redundant: lesion fraction of a positive slide
 REDUNDANT_WEAK = 0.5  # redundant: how much of the lesion direction the other FMs see
 REDUNDANT_WEAK_NOISE = 0.6  # redundant: their per-dimension noise (the first FM's: 0.3)
@@ -184,6 +185,7 @@ class _Patient:
     latents: dict[str, Any]  # design latents (for ground truth)
     marker_fractions: np.ndarray  # (n_markers,) fraction of patches in each marker state
     shift: float = 0.0  # teacher: tumour shift along the g marker
+    compartments: np.ndarray | None = None  # complementary: share of marker + twin, per marker
 
 
 def _contrast(k: int) -> np.ndarray:
@@ -201,10 +203,15 @@ def _patients(design: str, n: int, k: int, rng: np.random.Generator, label_noise
         mix = rng.dirichlet(np.full(len(STATES), 1.5))
         latents: dict[str, Any] = {}
         shift = 0.0
+        compartments = None
         if design == "complementary":
-            burden = rng.uniform(*BURDEN)
-            d = CONTRAST_SD * rng.standard_normal(k) / np.sqrt(np.abs(w) / np.abs(w).min())
-            fractions = np.clip(burden + d, 0.0, None)
+            share = COMPARTMENTS / k
+            compartments = rng.uniform(share - 0.05, share + 0.05, size=k)
+            burden = rng.uniform(0.02, BURDEN * share)
+            # each marker's own share; with 2 markers each FM sees half the contrast, so it is kept smaller
+            spread = CONTRAST_SD * share * (k - 1) / 2
+            d = spread * rng.standard_normal(k) / np.sqrt(np.abs(w) / np.abs(w).min())
+            fractions = np.clip(burden + d, 0.0, compartments)
             score = float(w @ fractions)  # = w @ d up to clipping
             label = int(score > 0)
             latents = {"burden": burden, "d": d.tolist(), "contrast": score}
@@ -222,17 +229,29 @@ def _patients(design: str, n: int, k: int, rng: np.random.Generator, label_noise
         if label_noise and rng.random() < label_noise:
             label = 1 - label
             latents["flipped"] = True
-        out.append(_Patient(pid, pid[5:7], label, mix, latents, fractions, shift))
+        out.append(_Patient(pid, pid[5:7], label, mix, latents, fractions, shift, compartments))
     return out
 
 
 def _states(patient: _Patient, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Per-patch state: ordinary states 0..S-1, marker m as S + m; exact marker counts."""
+    """Per-patch state: ordinary states 0..S-1, marker m as S + m; exact marker counts.
+
+    With compartments (complementary), marker m and its twin share a compartment whose size does
+    not depend on the marker's share, so an FM blind to the marker learns nothing from the twin's.
+    """
     counts = np.round(patient.marker_fractions * n).astype(int)
-    n_ordinary = max(n - int(counts.sum()), 1)
-    ordinary = rng.choice(len(STATES), size=n_ordinary, p=patient.mix)
     markers = np.repeat(len(STATES) + np.arange(len(counts)), counts)
-    return rng.permutation(np.concatenate([ordinary, markers]))[:n]
+    mix, fixed = patient.mix, np.zeros(0, dtype=int)
+    if patient.compartments is not None:
+        twins = np.array(_TWINS[: len(counts)])
+        twin_counts = np.maximum(np.round(patient.compartments * n).astype(int) - counts, 0)
+        fixed = np.repeat(twins, twin_counts)
+        mix = mix.copy()
+        mix[twins] = 0.0
+        mix /= mix.sum()
+    n_ordinary = max(n - len(markers) - len(fixed), 1)
+    ordinary = rng.choice(len(STATES), size=n_ordinary, p=mix)
+    return rng.permutation(np.concatenate([ordinary, fixed, markers]))[:n]
 
 
 # marker m is a look-alike of ordinary state TWIN[m] (complementary) or of tumour (redundant, teacher)
@@ -316,6 +335,7 @@ class SimSlide:
     coords: np.ndarray
     coords_attrs: dict[str, Any]
     truth: dict[str, Any]
+    states: np.ndarray  # (N,) each patch's state: index into STATES, then the markers (not written)
 
 
 @dataclass
@@ -349,8 +369,8 @@ def simulate_cohort(
     specs = [registry.get(fm) for fm in fms]
     if any(s.level != "patch" for s in specs) or not specs:
         raise SynthError(f"fms must be patch FMs (got {', '.join(fms) or 'none'})")
-    if design == "complementary" and len(specs) < 2:
-        raise SynthError("the complementary design needs at least two patch FMs")
+    if design == "complementary" and not 2 <= len(specs) <= len(_TWINS):
+        raise SynthError(f"the complementary design needs 2 to {len(_TWINS)} patch FMs, got {len(specs)}")
     names = [s.name for s in specs]
     slide_names = list(slide_fms) if slide_fms is not None else _default_slide_fms(design, names)
     slide_specs = [registry.get(fm) for fm in slide_names]
@@ -414,6 +434,7 @@ def simulate_cohort(
                 coords,
                 coords_attrs,
                 truth,
+                states,
             )
         )
     truth = {
