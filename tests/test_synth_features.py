@@ -114,4 +114,4 @@ def test_teacher_slide_fm_knows_more_than_the_patches(tmp_path):
     labels = make_feature_cohort(tmp_path, "teacher", n_slides=4, fms=FMS, patches=(10, 12))
     truth = json.loads((labels.parent / "ground_truth.json").read_text())
     assert truth["slide_fms"]["titan"]["simulated"] is True and len(truth["slides"]) == 4
-    assert labels.read_text().splitlines()[0] == "slide_id,label"
+    assert labels.read_text().splitlines()[0] == "slide_id,label,patient_id"

@@ -4,9 +4,9 @@ Every patch has a tissue state and a point in a shared latent space (``latent_di
 prototype plus within-state variation. Each patch FM sees that point through its own random linear
 map to its real width (the registry's ``embed_dim``: uni 1024, conch-v1.5 768, virchow2 2560, ...),
 with its own per-dimension offsets, scales and noise, after removing the latent directions it is
-blind to (``make_feature_cohort(..., design=...)`` decides which). Per-slide batch effects: a stain
-shift of the site (TCGA tissue-source code, characters 6-7 of the id) plus one of the slide, in a
-few latent dimensions, that every FM answers with its own response. Patch counts vary by slide;
+blind to (``make_feature_cohort(..., design=...)`` decides which). Per-slide batch effects: a
+3-dimensional stain shift of the site (TCGA tissue-source code, characters 6-7 of the id) plus one of
+the slide, which every FM answers with its own response; sites differ in scanner magnification too. Patch counts vary by slide;
 about ``multi_slide`` of the patients have two slides (``...-DX1``, ``...-DX2``; patient = the first
 12 characters), sharing the patient's composition and label but not batch effects or patches.
 
@@ -15,7 +15,8 @@ Designs, and what each promises (``ground_truth.json`` records the latents behin
 ``complementary``
     One marker state per patch FM, each a look-alike of an ordinary state (stroma, lymphocytes, ...)
     that only that FM tells apart: FM *i* sees marker *i* and is blind to the others (they look like
-    their ordinary twins to it). Slides differ a lot in how much marker tissue they hold overall (a
+    their ordinary twins to it). A marker and its twin fill a compartment whose size does not depend
+    on the marker's share, so a blind FM learns nothing from the twin's share either. Slides differ a lot in how much marker tissue they hold overall (a
     shared burden ``c``) and a little in each marker's own share (``d_i``); the label is the sign of
     a zero-sum contrast of the marker fractions, which cancels ``c``. A single FM sees one fraction,
     dominated by the label-free burden, so it says little; together the FMs give the contrast, and a
@@ -132,7 +133,6 @@ class _World:
     markers: np.ndarray  # (n_markers, latent) orthonormal marker directions
     views: list[_View]
     latent_dim: int
-    n_stain: int = 3
 
 
 def _make_world(
@@ -472,7 +472,7 @@ def make_feature_cohort(
     ``layout="trident"``: ``out/<mag>x_<px>px_0px_overlap/`` as TRIDENT writes it (``patches/``,
     ``features_<encoder>/``, ``slide_features_<encoder>/``, TRIDENT's encoder names);
     ``layout="store"``: ``out/features/<slide>.h5`` in this project's format. labels.csv
-    (``slide_id,label`` with ``neg``/``pos``) and ground_truth.json go to ``out``.
+    (``slide_id,label,patient_id``, labels ``neg``/``pos``) and ground_truth.json go to ``out``.
     """
     if layout not in LAYOUTS:
         raise SynthError(f"unknown layout {layout!r}; choose trident or store")
@@ -506,8 +506,7 @@ def make_feature_cohort(
             write_store_slide(run, s.slide_id, s.coords, attrs, s.patch, s.slide, {"synthetic": design})
     labels = write_csv(
         out / "labels.csv",
-        [{"slide_id": s.slide_id, "label": s.label} for s in cohort.slides],
-        ["slide_id", "label"],
+        [{"slide_id": s.slide_id, "label": s.label, "patient_id": s.slide_id[:12]} for s in cohort.slides],
     )
     truth = {
         **cohort.truth,
