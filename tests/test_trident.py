@@ -78,7 +78,12 @@ def test_trident_names_map_to_zoo_models_of_the_same_width():
     assert zoo_name("gigapath", "patch") == "prov-gigapath"
     assert zoo_name("gigapath", "slide") == "prov-gigapath-slide"
     assert zoo_name("conch-v1.5") == "conch-v1.5"  # a folder already named the zoo's way
-    assert zoo_name("gemma4-e4b") is None and zoo_name("mean-uni_v1", "slide") is None
+    assert (
+        zoo_name("mean-uni_v1", "slide") == "mean-uni"
+        and zoo_name("mean-conch_v15", "slide") == "mean-conch-v1.5"
+    )
+    assert zoo_name("gemma4-e4b") is None and zoo_name("mean-gemma4-e4b", "slide") is None
+    assert zoo_name("titan", "patch") is None  # a slide FM is not read as patch features
 
 
 def _hashes(root):

@@ -17,9 +17,10 @@ TRIDENT (mahmoodlab/TRIDENT) writes one folder per patching run, named
 Encoder names are TRIDENT's (``uni_v1``, ``conch_v15``, ``virchow2``, ...); they are mapped to this
 zoo's names by :data:`TRIDENT_TO_ZOO` (patch encoders and the slide encoders whose name is not also a
 patch encoder's) and :data:`TRIDENT_SLIDE_TO_ZOO` (every slide encoder: TRIDENT's ``gigapath`` is the
-tile encoder under ``features_`` and the slide encoder under ``slide_features_``). A folder named
-with a zoo name or alias is taken as that model. A folder whose encoder the zoo does not know
-(TRIDENT's ``mean-*`` slide encoders, ``gemma4-*``, ``custom_encoder``, ...) is skipped with one
+tile encoder under ``features_`` and the slide encoder under ``slide_features_``); TRIDENT's
+``mean-<encoder>`` slide encoders are the zoo's ``mean-<fm>``. A folder named with a zoo name or alias
+is taken as that model. A folder whose encoder the zoo does not know (``gemma4-*``, ``custom_encoder``,
+...) is skipped with one
 :class:`TridentWarning` naming it; ``fusecpath features ls`` lists it as unmapped. Features whose
 width differs from the zoo model's ``embed_dim`` are refused with a one-line error, since the fused
 model is built from the zoo's widths. Features saved as ``.pt`` are not read (h5 only).
@@ -112,15 +113,15 @@ class EncoderFolder:
 
 def zoo_name(encoder: str, level: str = "patch") -> str | None:
     """The zoo name of a TRIDENT encoder at ``level`` ("patch" or "slide"), or None if unknown."""
-    table = TRIDENT_SLIDE_TO_ZOO if level == "slide" else TRIDENT_TO_ZOO
-    if encoder in table:
-        return table[encoder]
     from fusecpath.errors import UnknownModelError
     from fusecpath.plugins import get_registry
 
-    registry = get_registry()
+    table = TRIDENT_SLIDE_TO_ZOO if level == "slide" else TRIDENT_TO_ZOO
+    name = table.get(encoder, encoder)
+    if level == "slide" and encoder.startswith("mean-") and encoder[5:] in TRIDENT_TO_ZOO:
+        name = f"mean-{TRIDENT_TO_ZOO[encoder[5:]]}"  # TRIDENT's mean-<patch encoder>
     try:
-        spec = registry.get(encoder)
+        spec = get_registry().get(name)
     except UnknownModelError:
         return None
     return spec.name if spec.level == level else None
