@@ -12,10 +12,18 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from fusecpath.synthetic.features import STATES, SynthError, make_feature_cohort, simulate_cohort
 
 FMS = ("uni", "conch-v1.5")  # two real widths (1024, 768) keep the probes fast
+
+
+@pytest.fixture(autouse=True)
+def one_blas_thread():
+    """Small matrices: one BLAS thread is faster than many fighting over two shared cores."""
+    with threadpool_limits(1):
+        yield
 
 
 def probe(cohort, fms, slide=False) -> float:

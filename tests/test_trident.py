@@ -216,3 +216,18 @@ def test_store_layout_is_read_by_open_features(tmp_path):
         sf = open_features(tmp_path / "features" / f"{s.slide_id}.h5")
         assert sf.format == "fusecpath" and sf.fingerprint("uni") == get_registry().get("uni").fingerprint()
         np.testing.assert_array_equal(sf.patch("conch-v1.5"), s.patch["conch-v1.5"])
+
+
+def test_half_precision_features_read_as_float32(job, tmp_path):
+    # TRIDENT saves what the encoder returns under autocast: float16 for some encoders
+    copy, run = _copy(job, tmp_path)
+    sid = trident_slide_ids(copy)[0]
+    path = run / "features_uni_v1" / f"{sid}.h5"
+    with h5py.File(path, "r") as f:
+        features, coords = f["features"][()], (f["coords"][()], dict(f["coords"].attrs))
+    write_trident_h5(
+        path, {"features": (features.astype(np.float16), {"encoder": "uni_v1"}), "coords": coords}
+    )
+    got = open_trident_slide(copy, sid).patch("uni")
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, features.astype(np.float16).astype(np.float32))
