@@ -195,8 +195,11 @@ def trident_slide_ids(job_dir: str | Path, fms: list[str] | None = None) -> list
     folders = [f for f in encoder_folders(job_dir) if f.zoo is not None]
     if fms is None:
         return sorted({sid for f in folders for sid in _slide_files(f.path)})
+    from fusecpath.plugins import get_registry
+
+    registry = get_registry()
     ids: set[str] | None = None
-    for fm in fms:
+    for fm in (registry.resolve(name) for name in fms):
         have = {sid for f in folders if f.zoo == fm for sid in _slide_files(f.path)}
         ids = have if ids is None else ids & have
     return sorted(ids or ())
