@@ -226,7 +226,7 @@ def _add_features_commands(app: typer.Typer) -> None:
         directory: Annotated[str, typer.Argument(help="A feature folder.")],
         as_json: JsonOpt = False,
     ) -> None:
-        """What is stored: one row a slide with its patch count and FMs (fusecpath, TRIDENT, CLAM files)."""
+        """What is stored: one row a slide with its patch count and FMs (fusecpath, TRIDENT, CLAM files, or a TRIDENT job folder)."""
         from fusecpath.features.store import list_store
 
         rows = list_store(directory)
@@ -259,11 +259,45 @@ def _add_features_commands(app: typer.Typer) -> None:
         mpp: Annotated[str, typer.Option(help="Level-0 µm/px; comma-separated values are cycled.")] = "0.5",
         formats: Annotated[str, typer.Option(help="svs and/or tiff, cycled over the slides.")] = "svs,tiff",
         design: Annotated[
-            str, typer.Option(help="joint (cues on the same cells) or regions (cues in different regions).")
+            str,
+            typer.Option(
+                help="pixels: joint (cues on the same cells) or regions (cues in different regions); "
+                "features: complementary, redundant or teacher."
+            ),
         ] = "joint",
+        level: Annotated[
+            str, typer.Option(help="pixels (slides to extract) or features (FM features, no slides).")
+        ] = "pixels",
+        layout: Annotated[str, typer.Option(help="features: trident (a TRIDENT job) or store.")] = "trident",
+        fms: Annotated[
+            str, typer.Option(help="features: the patch FMs simulated.")
+        ] = "uni,conch-v1.5,virchow2",
         as_json: JsonOpt = False,
     ) -> None:
-        """Write a synthetic H&E cohort (SVS/TIFF pyramids, labels.csv, ground_truth.json)."""
+        """Write a synthetic cohort: H&E slides (SVS/TIFF pyramids) or FM features (--level features),
+        with labels.csv and ground_truth.json."""
+        if level not in ("pixels", "features"):
+            raise typer.BadParameter("use pixels or features", param_hint="--level")
+        if level == "features":
+            from fusecpath.synthetic.features import make_feature_cohort
+
+            feature_design = "complementary" if design == "joint" else design
+            labels = make_feature_cohort(
+                out, feature_design, slides, seed=seed, layout=layout, fms=tuple(fms.split(","))
+            )
+            if as_json:
+                print_json(
+                    {
+                        "out": out,
+                        "labels": str(labels),
+                        "slides": slides,
+                        "seed": seed,
+                        "design": feature_design,
+                    }
+                )
+            else:
+                typer.echo(f"{slides} slides ({feature_design}), labels {labels}")
+            return
         from fusecpath.synthetic.slides import make_cohort
 
         try:

@@ -12,7 +12,8 @@ Layout (format ``fusecpath-features`` version 1)::
 Every change builds a temporary file next to the target (``.<name>.<pid>.tmp``) and renames it into
 place, so readers never see a half-written file. A lock file (``<name>.lock``, holding the writer's
 PID and host) keeps two processes off one slide; a lock whose process is dead is cleared.
-TRIDENT's and CLAM's files (``features`` + ``coords``) are read as they are.
+TRIDENT's and CLAM's files (``features`` + ``coords``) are read as they are, one at a time here, and
+TRIDENT's job folders (one file per FM and slide) by :mod:`fusecpath.features.trident`.
 """
 
 from __future__ import annotations
@@ -239,6 +240,7 @@ class SlideFeatures:
     format: str  # "fusecpath", "trident" or "clam"
     _patch: dict[str, str] = field(default_factory=dict, repr=False)  # fm -> dataset path
     _slide: dict[str, str] = field(default_factory=dict, repr=False)
+    _files: dict[str, Path] = field(default_factory=dict, repr=False)  # fm -> its file, when not ``path``
 
     def __len__(self) -> int:
         return len(self.coords)
@@ -259,19 +261,25 @@ class SlideFeatures:
             )
         return table[fm]
 
+    def file_of(self, fm: str) -> Path:
+        """The file holding ``fm``'s features (``path`` unless the FMs live in separate files, as in TRIDENT)."""
+        return self._files.get(fm, self.path)
+
     def patch(self, fm: str) -> np.ndarray:
         """(N, D) float32 patch features of ``fm``, rows aligned with ``coords``."""
-        return self.array(self._dataset(fm, "patch")).astype(np.float32, copy=False)
+        data = self._read(self.file_of(fm), self._dataset(fm, "patch"))
+        return data.astype(np.float32, copy=False)
 
     def slide(self, fm: str) -> np.ndarray:
         """(D,) float32 slide embedding of ``fm``."""
-        return self.array(self._dataset(fm, "slide")).astype(np.float32, copy=False).reshape(-1)
+        data = self._read(self.file_of(fm), self._dataset(fm, "slide"))
+        return data.astype(np.float32, copy=False).reshape(-1)
 
     def fm_attrs(self, fm: str) -> dict[str, Any]:
         name = self._patch.get(fm) or self._slide.get(fm)
         if name is None:
             return {}
-        with h5py.File(self.path, "r") as f:
+        with h5py.File(self.file_of(fm), "r") as f:
             return _plain_attrs(f[name].attrs)
 
     def fingerprint(self, fm: str) -> str | None:
@@ -283,11 +291,14 @@ class SlideFeatures:
             return isinstance(f.get(name), h5py.Dataset)
 
     def array(self, name: str) -> np.ndarray:
-        """Any dataset by its path, e.g. ``"clusters/k50"``."""
-        with h5py.File(self.path, "r") as f:
+        """Any dataset of ``path`` by its name, e.g. ``"clusters/k50"``."""
+        return self._read(self.path, name)
+
+    def _read(self, path: Path, name: str) -> np.ndarray:
+        with h5py.File(path, "r") as f:
             obj = f.get(name)
             if not isinstance(obj, h5py.Dataset):
-                raise StoreError(f"{self.path.name}: no dataset {name!r}")
+                raise StoreError(f"{path.name}: no dataset {name!r}")
             data = obj[()]
         if name == "features" and self.format != "fusecpath" and data.ndim == 3 and data.shape[0] == 1:
             data = data[0]
@@ -366,6 +377,10 @@ def list_store(directory: str | Path) -> list[dict[str, Any]]:
     directory = Path(directory)
     if not directory.is_dir():
         raise StoreError(f"{directory}: no such directory")
+    from fusecpath.features.trident import is_trident_job, list_trident
+
+    if is_trident_job(directory):
+        return list_trident(directory)
     rows = []
     for path in sorted(p for p in directory.glob("*.h5") if not p.name.startswith(".")):
         row: dict[str, Any] = {
