@@ -367,6 +367,14 @@ def _add_fusion_commands(app: typer.Typer) -> None:
                 "--layer-scale", help="Start CR²T's branches at this gain (e.g. 0.01; small cohorts)."
             ),
         ] = None,
+        cr2t: Annotated[
+            str,
+            typer.Option(
+                "--cr2t",
+                help="fusecpath (a region per cluster) or official (the official code's windows, "
+                "CR-MSA and pooling); docs/method.md.",
+            ),
+        ] = "fusecpath",
         optimizer: Annotated[str, typer.Option(help="sgd (the paper's) or adamw.")] = "sgd",
         lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-4,
         batch_size: Annotated[int, typer.Option("--batch-size", help="Bags a batch.")] = 64,
@@ -397,6 +405,7 @@ def _add_fusion_commands(app: typer.Typer) -> None:
             per_cluster=per_cluster,
             n_bags=bags,
             arch={"hidden": hidden, "layer_scale": layer_scale},
+            cr2t=cr2t,
             mpp=mpp,
             progress=not as_json,
             positive=positive,

@@ -43,6 +43,7 @@ class FuseOptions:
     per_cluster: int = 10
     n_bags: int = 50
     arch: dict[str, Any] = field(default_factory=dict)  # overrides of fusion.model.ARCH_DEFAULTS
+    cr2t: str = "fusecpath"  # "official": fusion.model.OFFICIAL_ARCH under the arch overrides
     train: TrainConfig = field(default_factory=TrainConfig)
     val_fraction: float = 0.2
     mpp: float | None = None  # for slides whose file lacks microns per pixel
@@ -212,8 +213,11 @@ def fused_config(patch_fms: list[dict], slide_fms: list[dict], options: FuseOpti
     from fusecpath import __version__
     from fusecpath.fusion.cluster import N_ITER, N_NEIGHBORS
     from fusecpath.fusion.methods import DISTILL_LAMBDA
-    from fusecpath.fusion.model import ARCH_DEFAULTS
+    from fusecpath.fusion.model import ARCH_DEFAULTS, OFFICIAL_ARCH
 
+    if options.cr2t not in ("fusecpath", "official"):
+        raise FuseError(f"--cr2t is fusecpath or official, not {options.cr2t!r}")
+    official = OFFICIAL_ARCH if options.cr2t == "official" else {}
     return {
         "name": "fusecpath",
         "fusecpath_version": __version__,
@@ -227,7 +231,7 @@ def fused_config(patch_fms: list[dict], slide_fms: list[dict], options: FuseOpti
             "n_iter": N_ITER,
         },
         "bags": {"per_cluster": options.per_cluster, "n_bags": options.n_bags},
-        "arch": {**ARCH_DEFAULTS, **options.arch},
+        "arch": {**ARCH_DEFAULTS, **official, **options.arch},
         "distillation": {"lambda": DISTILL_LAMBDA, "teachers": [fm["name"] for fm in slide_fms]},
         "training": options.train.to_dict(),
     }

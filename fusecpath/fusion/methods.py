@@ -1,7 +1,8 @@
 """The fused model and the baselines as training-loop methods, all on the same cohort and folds.
 
 - ``FuseCPathMethod``: clustered bags -> CR²T -> ABMIL, plus slide-FM teachers (distillation); with no
-  teachers it is the ablation "FuseCPath without distillation".
+  teachers it is the ablation "FuseCPath without distillation". Slides are scored by
+  ``fusion.predict.score_bags``, the same function ``fusecpath predict`` uses.
 - ``ABMILMethod``: ABMIL on one patch FM or on several concatenated; trained on random subsets of the
   same size as a bag (as many per slide and epoch as the fused model sees bags), tested on all patches.
 - ``LinearMethod``: a linear / logistic / Cox head on one vector a slide (mean-pooled patch features,
@@ -17,13 +18,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from fusecpath.fusion.bags import make_bags
 from fusecpath.fusion.model import ABMILModel, FusedModel, LinearModel
+from fusecpath.fusion.predict import score_bags, slide_bags
 from fusecpath.training.data import Cohort
 from fusecpath.training.tasks import Task
 
 DISTILL_LAMBDA = 0.5
-SCORE_CHUNK = 16  # bags scored at once at test time (memory)
 
 
 def _shuffled_pairs(n_slides: int, n_each: int, epoch: int, seed: int) -> np.ndarray:
@@ -40,17 +40,20 @@ class FuseCPathMethod:
     per_cluster: int = 10
     seed: int = 0
     lam: float = DISTILL_LAMBDA
+    teacher_ce: bool = False  # True: teachers also get the task loss; False: only KL, as the official code
     name: str = "fusecpath"
 
     def __post_init__(self) -> None:
+        # the bags as built here go into the model's config, so a checkpoint rebuilds them (slide_bags)
+        bags = {"per_cluster": self.per_cluster, "n_bags": self.n_bags, "seed": self.seed}
+        self.config = {**self.config, "bags": bags}
+        if self.teacher_ce:
+            self.config["distillation"] = {**self.config.get("distillation", {}), "teacher_ce": True}
         self.patch_fms = [fm["name"] for fm in self.config["patch_fms"]]
         self.slide_fms = [fm["name"] for fm in self.config.get("slide_fms", [])]
         self.n_clusters = int(self.config["clustering"]["n_clusters"])
         self._feats = {s: d.concat(self.patch_fms) for s, d in self.cohort.items()}
-        self._bags = {
-            s: make_bags(d.clusters, self.n_clusters, self.n_bags, self.per_cluster, self.seed, key=s)
-            for s, d in self.cohort.items()
-        }
+        self._bags = {s: slide_bags(self.config, d.clusters, s) for s, d in self.cohort.items()}
 
     def build(self, task: Task) -> FusedModel:
         return FusedModel({**self.config, "task": task.to_config(), "n_outputs": task.n_outputs})
@@ -82,25 +85,20 @@ class FuseCPathMethod:
             yield (bags, self._teachers(ids)), chunk[:, 0]
 
     def loss(self, model: FusedModel, inputs: Any, y: torch.Tensor, task: Task) -> torch.Tensor:
+        """lam * task(student) + (1 - lam) * mean_i distill(teacher_i, student); with ``teacher_ce`` the
+        task term is task(student) + mean_i task(teacher_i)."""
         bags, teachers = inputs
         out = model(bags, teachers)
         task_loss = task.loss(out.logits, y)
         if not out.teacher_logits:
             return task_loss
+        if self.teacher_ce:
+            task_loss = task_loss + torch.stack([task.loss(t, y) for t in out.teacher_logits]).mean()
         distill = torch.stack([task.distill(t, out.logits) for t in out.teacher_logits]).mean()
         return self.lam * task_loss + (1 - self.lam) * distill
 
     def score(self, model: FusedModel, slide_id: str, device: str) -> np.ndarray:
-        rows = self._bags[slide_id]
-        return np.concatenate(
-            [
-                model(self.bag_tensor(slide_id, rows[i : i + SCORE_CHUNK]).to(device))
-                .logits.float()
-                .cpu()
-                .numpy()
-                for i in range(0, len(rows), SCORE_CHUNK)
-            ]
-        )
+        return score_bags(model, self._feats[slide_id], self._bags[slide_id], device)[0]
 
 
 @dataclass

@@ -14,9 +14,15 @@ from torch import nn
 
 from fusecpath.checkpoint.folder import CheckpointMixin
 from fusecpath.fusion.abmil import AttentionPool
-from fusecpath.fusion.cr2t import CR2TBlock
+from fusecpath.fusion.cr2t import CR2TBlock, OfficialBlock
 
 ARCH_DEFAULTS: dict[str, Any] = {
+    "cr2t": "fusecpath",  # "official": the official code's windows, CR-MSA and dispatch (cr2t.py)
+    "pool": "gated",  # ABMIL: "gated" or "relu" (non-gated, no biases: the official pooling)
+    "feature_norm": "balanced",  # "balanced": z-score + per-FM variance balance; "none": as official
+    "init": "torch",  # "xavier": the official Xavier-normal Linear/Conv weights, zero biases
+    "region_num": 8,  # official form: windows per grid side
+    "top_k": 16,  # official form: keys each query keeps
     "hidden": 512,
     "attn_dropout": 0.1,
     "n_heads": 8,
@@ -27,6 +33,8 @@ ARCH_DEFAULTS: dict[str, Any] = {
     "attn_dim": 128,
     "layer_scale": None,  # CR²T branch gains' start (LayerScale); None: no gains, as the paper
 }
+# ``fuse --cr2t official``: the official re-embedding and pooling (feature_norm / init stay separate)
+OFFICIAL_ARCH: dict[str, Any] = {"cr2t": "official", "pool": "relu"}
 
 
 class Standardise(nn.Module):
@@ -36,8 +44,9 @@ class Standardise(nn.Module):
     carries the same total variance: a 512-d FM does not drown a 32-d one at initialisation.
     """
 
-    def __init__(self, dim: int, blocks: list[int] | None = None) -> None:
+    def __init__(self, dim: int, blocks: list[int] | None = None, enabled: bool = True) -> None:
         super().__init__()
+        self.enabled = enabled  # False: the identity (statistics are still fitted and saved)
         blocks = blocks or [dim]
         if sum(blocks) != dim:
             raise ValueError(f"FM dims {blocks} do not add up to {dim}")
@@ -53,7 +62,16 @@ class Standardise(nn.Module):
         self.std.copy_(x.std(0).clamp_min(1e-6).float() if len(x) > 1 else torch.ones_like(self.std))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std * self.balance
+        return (x - self.mean) / self.std * self.balance if self.enabled else x
+
+
+def xavier_init(module: nn.Module) -> None:
+    """The official initialisation: Xavier-normal Linear and Conv weights, zero biases."""
+    for m in module.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d)):
+            nn.init.xavier_normal_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
 
 
 @dataclass
@@ -74,21 +92,22 @@ class FusedModel(nn.Module, CheckpointMixin):
         hidden, n_out = arch["hidden"], int(config["n_outputs"])
         dims = [int(fm["embed_dim"]) for fm in config["patch_fms"]]
         in_dim = sum(dims)
-        self.norm = Standardise(in_dim, dims)
+        if arch["feature_norm"] not in ("balanced", "none"):
+            raise ValueError(f"arch feature_norm is 'balanced' or 'none', not {arch['feature_norm']!r}")
+        self.norm = Standardise(in_dim, dims, enabled=arch["feature_norm"] == "balanced")
         self.proj = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Dropout(arch["dropout"]))
+        self.official = arch["cr2t"] == "official"
+        if arch["cr2t"] not in ("fusecpath", "official"):
+            raise ValueError(f"arch cr2t is 'fusecpath' or 'official', not {arch['cr2t']!r}")
+        shared = (hidden, arch["n_heads"], arch["kernel"], arch["n_summaries"], arch["attn_dropout"])
         self.blocks = nn.ModuleList(
-            CR2TBlock(
-                hidden,
-                arch["n_heads"],
-                arch["kernel"],
-                arch["n_summaries"],
-                arch["attn_dropout"],
-                arch["layer_scale"],
-            )
+            OfficialBlock(*shared, arch["region_num"], arch["top_k"])
+            if self.official
+            else CR2TBlock(*shared, arch["layer_scale"])
             for _ in range(arch["n_blocks"])
         )
         self.final_norm = nn.LayerNorm(hidden)
-        self.pool = AttentionPool(hidden, arch["attn_dim"])
+        self.pool = AttentionPool(hidden, arch["attn_dim"], kind=arch["pool"])
         self.head = nn.Linear(hidden, n_out)
         self.teacher_norms = nn.ModuleList(
             Standardise(int(fm["embed_dim"])) for fm in config.get("slide_fms", [])
@@ -96,6 +115,8 @@ class FusedModel(nn.Module, CheckpointMixin):
         self.teachers = nn.ModuleList(
             nn.Linear(int(fm["embed_dim"]), hidden) for fm in config.get("slide_fms", [])
         )
+        if arch["init"] == "xavier":
+            xavier_init(self)
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> FusedModel:
@@ -105,6 +126,8 @@ class FusedModel(nn.Module, CheckpointMixin):
         """bags (B, K, n, D_in) -> logits; slide_embeddings (one (B, d_i) per slide FM) -> teacher logits."""
         b, k, n, _ = bags.shape
         x = self.proj(self.norm(bags))
+        if self.official:  # the bag's tokens in cluster order, one sequence
+            x = x.reshape(b, k * n, -1)
         for block in self.blocks:
             x = block(x)
         pooled, attention = self.pool(self.final_norm(x).reshape(b, k * n, -1))
