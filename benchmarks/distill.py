@@ -43,7 +43,6 @@ from fusecpath.training.loop import TrainConfig, predict, train
 from fusecpath.training.tasks import Task
 
 RESULTS = Path(__file__).parent / "results" / "distill.json"
-PATCH_FMS = ("uni", "conch-v1.5")
 SLIDE_FM = "titan"
 REFERENCE = "fusecpath-no-distill"
 
@@ -72,10 +71,10 @@ def run_seed(seed: int, args: argparse.Namespace, root: Path) -> dict[str, list[
     """AUROC per fold of every method on the seed's cohort."""
     labels_csv = make_feature_cohort(
         root / f"seed{seed}", "teacher", n_slides=args.slides, seed=seed, layout="store",
-        fms=PATCH_FMS, slide_fms=(SLIDE_FM,), patches=(60, 120),
+        fms=tuple(args.fms), slide_fms=(SLIDE_FM,), patches=(60, 120),
     )  # fmt: skip
     store = labels_csv.parent / "features"
-    patch_fms, slide_fms = split_fms([*PATCH_FMS, SLIDE_FM])
+    patch_fms, slide_fms = split_fms([*args.fms, SLIDE_FM])
     lab = read_labels(labels_csv, "classification", n_folds=args.folds)
     cohort = load_cohort(store, lab, patch_fms, slide_fms)
     cluster_cohort(cohort, store, patch_fms, args.clusters, seed, lambda _: None)
@@ -101,6 +100,7 @@ def run_seed(seed: int, args: argparse.Namespace, root: Path) -> dict[str, list[
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--fms", default="uni,conch-v1.5", help="patch FMs (simulated at their widths)")
     parser.add_argument("--slides", type=int, default=80)
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=15)
@@ -110,6 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--write", action="store_true", help="write benchmarks/results/distill.json")
     args = parser.parse_args(argv)
+    args.fms = [fm for fm in args.fms.split(",") if fm]
     seeds = [int(s) for s in args.seeds.split(",") if s]
     per_seed: dict[str, list[float]] = {}
     start = time.perf_counter()
@@ -135,7 +136,7 @@ def main(argv: list[str] | None = None) -> None:
         command = "python benchmarks/distill.py " + " ".join(argv if argv is not None else sys.argv[1:])
         text = (
             f"teacher design, {args.slides} slides a seed, {args.folds}-fold CV by patient, seeds "
-            f"{args.seeds}; patch FMs {', '.join(PATCH_FMS)} (simulated), teacher {SLIDE_FM} (simulated); "
+            f"{args.seeds}; patch FMs {', '.join(args.fms)} (simulated), teacher {SLIDE_FM} (simulated); "
             f"bags of {args.clusters} clusters x {args.per_cluster}, {args.bags} a slide, hidden "
             f"{args.hidden}, {args.epochs} epochs AdamW 1e-3. Intervals: 95% t over seeds."
         )
