@@ -7,7 +7,8 @@ cross-validation split by patient, AUROC per fold. Methods on the same folds:
 - ``fusecpath``: distillation as the official code (teachers learn through the KL term only);
 - ``fusecpath-no-distill``: the same model without teachers;
 - ``fusecpath-teacher-ce``: teachers also get the task loss;
-- ``fusecpath-cr2t-official``: as ``fusecpath`` with ``--cr2t official`` (the official regions);
+- ``fusecpath-cr2t-official``: as ``fusecpath`` with ``--cr2t official`` (the official regions, the grid
+  cut so that windows hold 3 x 3 tokens as in the paper's 24 x 24 grid of 500-token bags);
 - ``linear-<slide FM>``: a linear probe of the teacher's embedding (what there is to teach).
 
 Prints, per method, the mean AUROC over seeds with a 95% t-interval across seeds, and each method's
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import math
 import os
 import platform
 import sys
@@ -57,7 +59,10 @@ def interval(values: list[float]) -> tuple[float, float]:
 
 def methods_for(cohort: dict, config: dict, args: argparse.Namespace, seed: int) -> list:
     bag = dict(n_bags=args.bags, per_cluster=args.per_cluster, seed=seed)
-    official = {**config, "arch": {**config["arch"], "cr2t": "official", "pool": "relu"}}
+    # the official rule with windows of 3 x 3 tokens (region_num 8 at the paper's 500-token bags)
+    side = math.ceil(math.sqrt(args.clusters * args.per_cluster))
+    windows = {"cr2t": "official", "pool": "relu", "region_num": math.ceil(side / 3)}
+    official = {**config, "arch": {**config["arch"], **windows}}
     return [
         FuseCPathMethod(cohort, config, name="fusecpath", **bag),
         FuseCPathMethod(cohort, {**config, "slide_fms": []}, name=REFERENCE, **bag),
