@@ -106,17 +106,24 @@ def test_unknown_pooling_is_refused():
         AttentionPool(8, 4, kind="mean")
 
 
-def test_fuse_cr2t_official_runs(tmp_path):
-    from fusecpath.fusion import FuseOptions, fuse
+def test_cli_fuse_cr2t_official_runs_and_saves_the_official_arch(tmp_path, capsys):
+    import json
+
+    from fusecpath.cli import main
     from fusecpath.synthetic.features import write_feature_store
-    from fusecpath.training.loop import TrainConfig
 
     labels = write_feature_store(tmp_path / "features", n_slides=6, n_patches=24)
-    options = FuseOptions(
-        folds=2, n_clusters=4, per_cluster=3, n_bags=2, baselines=False, final_fit=False, cr2t="official",
-        arch={"hidden": 16, "n_heads": 2}, train=TrainConfig(epochs=1, optimizer="adamw", batch_size=8),
-        progress=False,
-    )  # fmt: skip
-    result = fuse(["hed-stain", "gabor-texture"], labels, "classification", tmp_path / "run",
-                  features=tmp_path / "features", options=options)  # fmt: skip
-    assert set(result.metrics["methods"]) == {"fusecpath"}
+    args = ["fuse", "--fms", "hed-stain,gabor-texture", "--features", str(tmp_path / "features"),
+            "--labels", str(labels), "--task", "classification", "--out", str(tmp_path / "run"),
+            "--folds", "2", "--epochs", "1", "--clusters", "4", "--per-cluster", "3", "--bags", "2",
+            "--hidden", "16", "--no-baselines", "--cr2t", "official", "--json"]  # fmt: skip
+    with pytest.raises(SystemExit) as ok:
+        main(args)
+    assert not ok.value.code
+    assert list(json.loads(capsys.readouterr().out)["methods"]) == ["fusecpath"]
+    arch = json.loads((tmp_path / "run" / "model" / "config.json").read_text())["arch"]
+    assert arch["cr2t"] == "official" and arch["pool"] == "relu" and arch["hidden"] == 16
+    with pytest.raises(SystemExit) as bad:
+        main([*args[:-3], "--cr2t", "windows", "--out", str(tmp_path / "run2")])
+    assert bad.value.code
+    assert "--cr2t is fusecpath or official" in capsys.readouterr().err
