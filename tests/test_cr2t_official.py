@@ -127,3 +127,15 @@ def test_cli_fuse_cr2t_official_runs_and_saves_the_official_arch(tmp_path, capsy
         main([*args[:-3], "--cr2t", "windows", "--out", str(tmp_path / "run2")])
     assert bad.value.code
     assert "--cr2t is fusecpath or official" in capsys.readouterr().err
+
+
+def test_raw_concatenation_and_xavier_init_options():
+    model = FusedModel({**CONFIG, "arch": {**CONFIG["arch"], "feature_norm": "none", "init": "xavier"}})
+    x = torch.randn(2, 6) * 7 + 3
+    model.norm.fit(x)
+    assert torch.equal(model.norm(x), x)
+    assert all(
+        not m.bias.any() for m in model.modules() if isinstance(m, torch.nn.Linear) and m.bias is not None
+    )
+    with pytest.raises(ValueError, match="feature_norm"):
+        FusedModel({**CONFIG, "arch": {**CONFIG["arch"], "feature_norm": "l2"}})
