@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from scipy import stats
 
 from fusecpath.files import write_atomic
@@ -116,6 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--write", action="store_true", help="write benchmarks/results/distill.json")
     args = parser.parse_args(argv)
     args.fms = [fm for fm in args.fms.split(",") if fm]
+    torch.set_num_threads(1)  # tiny models: more threads only contend
     seeds = [int(s) for s in args.seeds.split(",") if s]
     per_seed: dict[str, list[float]] = {}
     start = time.perf_counter()
