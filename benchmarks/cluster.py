@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 
 from fusecpath.files import write_atomic
@@ -161,6 +162,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mvlearn-python", default=None, help="an interpreter that can import mvlearn")
     parser.add_argument("--write", action="store_true", help="write benchmarks/results/cluster.json")
     args = parser.parse_args(argv)
+    torch.set_num_threads(1)  # as mvlearn's run (OMP_NUM_THREADS=1): one core each, compared side by side
     python = mvlearn_python(args.mvlearn_python)
     if python is None:
         print("mvlearn is not importable (pass --mvlearn-python or set MVLEARN_PYTHON): its rows are skipped")
