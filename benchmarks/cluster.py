@@ -25,6 +25,7 @@ import datetime
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -175,9 +176,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.write:
         report = {
             "title": "Multi-view clustering: fusecpath vs mvlearn",
-            "command": "python benchmarks/cluster.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "command": "python benchmarks/cluster.py "
+            + shlex.join(argv if argv is not None else sys.argv[1:]),
             "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores ({platform.processor() or 'cpu'})",
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, shared; one thread each",
             "sections": sections,
         }
         write_atomic(RESULTS, json.dumps(report, indent=1) + "\n")

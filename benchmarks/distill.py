@@ -27,6 +27,7 @@ import json
 import math
 import os
 import platform
+import shlex
 import sys
 import tempfile
 import time
@@ -140,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
     for row in rows:
         print(" | ".join(map(str, row)))
     if args.write:
-        command = "python benchmarks/distill.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        command = "python benchmarks/distill.py " + shlex.join(argv if argv is not None else sys.argv[1:])
         text = (
             f"teacher design, {args.slides} slides a seed, {args.folds}-fold CV by patient, seeds "
             f"{args.seeds}; patch FMs {', '.join(args.fms)} (simulated), teacher {SLIDE_FM} (simulated); "
