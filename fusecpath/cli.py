@@ -7,9 +7,11 @@ docs/cli.md and stable.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import warnings
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 import typer
@@ -164,6 +166,36 @@ def _add_zoo_commands(app: typer.Typer) -> None:
             raise FusecpathError(f"{report['name']}: {report['note']}")
 
 
+@contextlib.contextmanager
+def _progress_bars(enabled: bool) -> Iterator[Callable[[str, int, int], None] | None]:
+    """A ``progress(label, done, total)`` callback drawing one rich bar a label on stderr (a slide's
+    bar goes when it is complete), or None when not ``enabled``."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    tasks: dict[str, Any] = {}
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bars:
+
+        def progress(label: str, done: int, total: int) -> None:
+            if label not in tasks:
+                tasks[label] = bars.add_task(label, total=total)
+            bars.update(tasks[label], completed=done, total=total)
+            if label != "slides" and done >= total:
+                bars.remove_task(tasks.pop(label))
+
+        yield progress
+
+
 def _add_features_commands(app: typer.Typer) -> None:
     """extract, `features ls` and synth: slides to features, and a synthetic cohort."""
 
@@ -192,20 +224,21 @@ def _add_features_commands(app: typer.Typer) -> None:
         from fusecpath.features.extract import extract as run_extract
 
         names = [name.strip() for name in fms.split(",") if name.strip()]
-        result = run_extract(
-            slides,
-            names,
-            out,
-            mpp=mpp,
-            workers=workers,
-            device=device,
-            batch_size=batch_size,
-            progress=not as_json and sys.stderr.isatty(),
-            shard=shard,
-            backend=backend,
-            address=address,
-            ray_workers=ray_workers,
-        )
+        with _progress_bars(not as_json and sys.stderr.isatty()) as progress:
+            result = run_extract(
+                slides,
+                names,
+                out,
+                mpp=mpp,
+                workers=workers,
+                device=device,
+                batch_size=batch_size,
+                progress=progress,
+                shard=shard,
+                backend=backend,
+                address=address,
+                ray_workers=ray_workers,
+            )
         if as_json:
             print_json(result.to_dict())
         else:

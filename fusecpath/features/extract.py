@@ -1,17 +1,19 @@
 """One-pass multi-FM extraction: each slide is read once and every chosen FM embeds the same patches.
 
 Per slide: find tissue, tile it on one grid (kept from the feature file when there is one, else the
-read geometry of the first patch FM), read every patch once per read geometry in DataLoader workers,
-let each FM of that geometry preprocess and embed the same pixels, stream the features into a
-temporary HDF5 file and rename it into place. Slide FMs are computed from the stored features of the
-patch FM they require, which is extracted as well when missing.
+read geometry of the first patch FM), read every patch once per read geometry in the run's reader
+processes (``readers``), let each FM of that geometry preprocess and embed the same uint8 pixels on
+the device, hand the features to the writer thread (``writer``) that streams them into a temporary
+HDF5 file, and rename it into place. Slide FMs are computed from the stored features of the patch FM
+they require, which is extracted as well when missing.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ import h5py
 import numpy as np
 
 from fusecpath.errors import FusecpathError
+from fusecpath.features.readers import Geometry, ReaderPool
 from fusecpath.features.store import (
     FORMAT,
     VERSION,
@@ -30,8 +33,11 @@ from fusecpath.features.store import (
     slide_lock,
     updating,
 )
+from fusecpath.features.writer import FeatureWriter
 from fusecpath.slides.reader import Slide, open_slide, quick_checksum, slide_id
 from fusecpath.zoo import EncoderSpec
+
+log = logging.getLogger(__name__)
 
 SLIDE_SUFFIXES = (
     ".svs",
@@ -131,20 +137,19 @@ def resolve_fms(
             else:
                 patch[spec.name] = spec
         except FusecpathError as exc:
-            failures.append((f"fm:{item if isinstance(item, str) else item.name}", _one_line(exc)))
+            failures.append((f"fm:{item if isinstance(item, str) else item.name}", one_line(exc)))
     return list(patch.values()), list(slide.values()), failures
 
 
-def _one_line(exc: BaseException) -> str:
-    """One line for the user: the original message, even from a DataLoader worker's wrapped error."""
-    text = str(exc).strip()
-    if "Original Traceback" in text:  # torch re-raises worker errors with the traceback in the message
-        last = [line for line in text.splitlines() if line.strip()][-1]
-        text = last.split(": ", 1)[1] if ": " in last and last.split(": ", 1)[0].endswith("Error") else last
-    return " ".join(text.split()) or type(exc).__name__
+def one_line(exc: BaseException) -> str:
+    """One line for the user: the exception's message with its whitespace folded."""
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
-# ---------------------------------------------------------------------------------------------- reading
+# ---------------------------------------------------------------------------------------------- engine
+
+ProgressFn = Callable[[str, int, int], None]
+"""``progress(label, done, total)``: label "slides" for the run, a slide id for that slide's patches."""
 
 
 @dataclass(frozen=True)
@@ -157,58 +162,72 @@ class ReadGroup:
     offset: float  # added to the grid coords (centres the read square on the grid tile)
     specs: tuple[EncoderSpec, ...]
 
-
-class PatchDataset:
-    """Index i -> one uint8 (read_px, read_px, 3) array per read group, for grid patch i.
-
-    The slide is opened lazily, once in each DataLoader worker."""
-
-    def __init__(self, path: Path, mpp: float, coords: np.ndarray, groups: Sequence[ReadGroup]):
-        self.path, self.mpp, self.coords = path, mpp, coords
-        self.groups = [(g.offset, g.size_level0, g.read_px) for g in groups]
-        self._slide: Slide | None = None
-
-    def __len__(self) -> int:
-        return len(self.coords)
-
-    def __getitem__(self, index: int) -> tuple[np.ndarray, ...]:
-        if self._slide is None:
-            self._slide = open_slide(self.path, mpp=self.mpp)
-        x, y = self.coords[index]
-        return tuple(self._slide.read_patch(x + off, y + off, size, px) for off, size, px in self.groups)
+    @property
+    def geometry(self) -> Geometry:
+        return Geometry(self.offset, self.size_level0, self.read_px)
 
 
-def _loader(dataset: PatchDataset, batch_size: int, workers: int, pin: bool):
-    from torch.utils.data import DataLoader
+@dataclass(frozen=True)
+class ExtractionJob:
+    """What a run extracts, where, and with what: the one object the local and Ray backends share.
 
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=False,
-        num_workers=workers,
-        pin_memory=pin,
-        prefetch_factor=4 if workers else None,
-        persistent_workers=False,
-    )
+    Plain data (it travels to Ray actors); ``engine()`` builds the process-local machinery and
+    ``extract_one(engine, path)`` extracts one slide, returning its outcome instead of raising."""
 
+    patch_specs: tuple[EncoderSpec, ...]
+    slide_specs: tuple[EncoderSpec, ...]
+    out_dir: Path
+    mpp: float | None = None
+    device: str = "cpu"
+    batch_size: int = 64
+    workers: int = 0
 
-# ---------------------------------------------------------------------------------------------- engine
+    def validate(self) -> None:
+        """Raise FusecpathError for settings that cannot work, before any slide is touched."""
+        if self.batch_size < 1 or self.workers < 0:
+            raise FusecpathError("--batch-size must be at least 1 and --workers at least 0")
+        if self.device.startswith("cuda"):
+            import torch
+
+            if not torch.cuda.is_available():
+                raise FusecpathError(f"--device {self.device}: CUDA is not available here; use --device cpu")
+
+    def engine(self, progress: ProgressFn | None = None) -> Extractor:
+        return Extractor(self, progress)
+
+    def extract_one(self, engine: Extractor, path: Path) -> tuple[str, Any]:
+        """("written" | "skipped", summary), ("busy", None) or ("failed", one-line message)."""
+        try:
+            return extract_slide(engine, path, self)
+        except SlideLockedError:
+            return "busy", None
+        except (FusecpathError, OSError, RuntimeError, ValueError) as exc:
+            return "failed", one_line(exc)
 
 
 class Extractor:
-    """Holds the models (loaded once a run) and extracts one slide at a time."""
+    """A job's process-local machinery: reader processes started once for the run, the models (loaded
+    once), and the feature writer thread. Close it (or use ``with``) to stop them."""
 
-    def __init__(self, device: str, batch_size: int, workers: int, progress):
+    def __init__(self, job: ExtractionJob, progress: ProgressFn | None = None):
         import torch
 
-        self.torch = torch
-        self.device = torch.device(device)
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise FusecpathError(f"--device {device}: CUDA is not available here; use --device cpu")
-        if batch_size < 1 or workers < 0:
-            raise FusecpathError("--batch-size must be at least 1 and --workers at least 0")
-        self.batch_size, self.workers, self.progress = batch_size, workers, progress
+        job.validate()
+        self.torch, self.job, self.progress = torch, job, progress
+        self.device = torch.device(job.device)
         self.models: dict[str, Any] = {}
+        self.readers = ReaderPool(job.workers)  # forked before models load and threads start
+        self.writer = FeatureWriter()
+
+    def close(self) -> None:
+        self.writer.close()
+        self.readers.close()
+
+    def __enter__(self) -> Extractor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def model(self, spec: EncoderSpec):
         if spec.name not in self.models:
@@ -233,14 +252,11 @@ class Extractor:
         label: str,
     ) -> None:
         """Stream every group's FMs' features of ``coords`` into ``patch/<fm>`` datasets of ``out``."""
-        from fusecpath.encoders.preprocess import preprocess, to_float
-
-        torch = self.torch
         n = len(coords)
         datasets = {}
         for group in groups:
             for spec in group.specs:
-                self.model(spec)  # load before the workers start
+                self.model(spec)
                 rows = max(1, min(n, CHUNK_BYTES // (4 * spec.embed_dim)))
                 datasets[spec.name] = out.create_dataset(
                     f"patch/{spec.name}",
@@ -248,38 +264,54 @@ class Extractor:
                     dtype="float32",
                     chunks=(rows, spec.embed_dim),
                 )
-        loader = _loader(
-            PatchDataset(slide_path, mpp, coords, groups),
-            self.batch_size,
-            self.workers,
-            self.device.type == "cuda",
+        batches = self.readers.read(
+            slide_path, mpp, coords, [g.geometry for g in groups], self.job.batch_size
         )
-        task = self.progress.add_task(label, total=n) if self.progress else None
-        start = 0
-        with torch.inference_mode():
-            for batch in loader:
-                size = len(batch[0])
-                for group, pixels in zip(groups, batch, strict=True):
-                    # decoded once, converted to float once; each FM resizes/normalises this (unchanged) tensor
-                    pixels = to_float(pixels.to(self.device, non_blocking=True))
-                    for spec in group.specs:
-                        with self.autocast(spec):
-                            features = self.model(spec)(preprocess(pixels, spec))
-                        features = features.float().reshape(size, -1)
-                        if features.shape[1] != spec.embed_dim:
-                            raise ExtractionError(
-                                f"{spec.name}: the model gives {features.shape[1]} features, its spec says "
-                                f"{spec.embed_dim}; the plugin is wrong"
-                            )
-                        datasets[spec.name][start : start + size] = features.cpu().numpy()
-                start += size
-                if task is not None:
-                    self.progress.advance(task, size)
-        if task is not None:
-            self.progress.remove_task(task)
+        done = 0
+        self._report(label, 0, n)
+        try:
+            with self.torch.inference_mode():
+                for start, batch in batches:
+                    for group, pixels in zip(groups, batch, strict=True):
+                        self._embed_group(group, self._upload(pixels), datasets, start)
+                    done += len(batch[0])
+                    self._report(label, done, n)
+            self.writer.flush()
+        except BaseException:
+            self.writer.discard()
+            raise
         for group in groups:
             for spec in group.specs:
                 datasets[spec.name].attrs.update(_fm_attrs(spec, group))
+
+    def _upload(self, pixels):
+        """uint8 pixels to the device: pinned and non-blocking on CUDA."""
+        if self.device.type == "cuda":
+            return pixels.pin_memory().to(self.device, non_blocking=True)
+        return pixels
+
+    def _embed_group(self, group: ReadGroup, pixels, datasets: dict[str, h5py.Dataset], start: int) -> None:
+        """Each FM of the group embeds the same pixels; FMs with the same preprocessing share its output."""
+        from fusecpath.encoders.preprocess import preprocess
+
+        inputs: dict[tuple, Any] = {}
+        for spec in group.specs:
+            key = (spec.input_px, spec.resize_px, spec.crop, spec.interpolation, spec.mean, spec.std)
+            if key not in inputs:
+                inputs[key] = preprocess(pixels, spec)
+            with self.autocast(spec):
+                features = self.model(spec)(inputs[key])
+            features = features.float().reshape(len(pixels), -1)
+            if features.shape[1] != spec.embed_dim:
+                raise ExtractionError(
+                    f"{spec.name}: the model gives {features.shape[1]} features, its spec says "
+                    f"{spec.embed_dim}; the plugin is wrong"
+                )
+            self.writer.put(datasets[spec.name], start, features)
+
+    def _report(self, label: str, done: int, total: int) -> None:
+        if self.progress is not None:
+            self.progress(label, done, total)
 
     def embed_slide(self, spec: EncoderSpec, out: h5py.File) -> None:
         torch = self.torch
@@ -354,18 +386,12 @@ def _stored_state(
         return {}, {}, None
 
 
-def extract_slide(
-    engine: Extractor,
-    path: Path,
-    patch_specs: list[EncoderSpec],
-    slide_specs: list[EncoderSpec],
-    out_dir: Path,
-    mpp: float | None,
-) -> tuple[str, dict[str, Any]]:
+def extract_slide(engine: Extractor, path: Path, job: ExtractionJob) -> tuple[str, dict[str, Any]]:
     """Extract what is missing for one slide, under its lock: ("written" | "skipped", summary)."""
     from fusecpath.slides.tiling import tile_tissue
     from fusecpath.slides.tissue import save_tissue, segment_tissue
 
+    patch_specs, slide_specs, out_dir, mpp = job.patch_specs, job.slide_specs, job.out_dir, job.mpp
     started = time.perf_counter()
     sid = slide_id(path)
     target = feature_path(out_dir, sid)
@@ -452,23 +478,9 @@ def _write_coords(
     )
 
 
-@contextlib.contextmanager
-def _progress(enabled: bool) -> Iterator[Any]:
-    if not enabled:
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as progress:
-        yield progress
+def _logged(label: str, done: int, total: int) -> None:
+    """``progress=True``: progress as log records (INFO a slide, DEBUG a batch)."""
+    (log.info if label == "slides" else log.debug)("%s: %d/%d", label, done, total)
 
 
 def extract(
@@ -480,7 +492,7 @@ def extract(
     workers: int = 0,
     device: str = "cpu",
     batch_size: int = 64,
-    progress: bool = True,
+    progress: ProgressFn | bool | None = None,
     shard: str | None = None,
     backend: str = "local",
     address: str | None = None,
@@ -491,12 +503,16 @@ def extract(
     file does not say its microns per pixel. Bad slides are recorded in ``failures`` and the others
     go on; slides already stored with the same FM fingerprints are skipped.
 
-    ``shard="I/N"`` takes only shard I of N of the slides (job arrays). ``backend="ray"`` runs the
-    slides on ``ray_workers`` Ray actors (a cluster at ``address``, else a local one)."""
+    ``workers`` reader processes read patches for the whole run. ``progress(label, done, total)`` is
+    called as slides ("slides") and each slide's patches (label: the slide id) advance; ``True`` sends
+    progress to ``logging`` instead. ``shard="I/N"`` takes only shard I of N of the slides (job
+    arrays). ``backend="ray"`` runs the slides on ``ray_workers`` Ray actors (a cluster at
+    ``address``, else a local one)."""
     from fusecpath.shards import take_shard
 
     if backend not in ("local", "ray"):
         raise FusecpathError(f"--backend {backend!r}: use 'local' or 'ray'")
+    report_progress = _logged if progress is True else (progress or None)
     out_dir = Path(out)
     result = ExtractionResult()
     paths, missing = find_slides(slides)
@@ -508,6 +524,8 @@ def extract(
         if not fm_failures:
             result.failures.append(("fm:", "no FM named; pass --fms, e.g. --fms hed-stain,gabor-texture"))
         return result
+    job = ExtractionJob(tuple(patch_specs), tuple(slide_specs), out_dir, mpp, device, batch_size, workers)
+    job.validate()
     out_dir.mkdir(parents=True, exist_ok=True)
     seen: dict[str, Path] = {}
     unique = []
@@ -524,45 +542,32 @@ def extract(
         else:
             seen[sid] = path
             unique.append(path)
-    with _progress(progress) as bar:
-        cohort = bar.add_task("slides", total=len(unique)) if bar else None
+    finished = 0
 
-        def record(path: Path, status: str, detail: Any) -> None:
-            """One slide's outcome: written/skipped (detail: summary), busy, or failed (detail: message)."""
-            target = feature_path(out_dir, slide_id(path))
-            if status in ("written", "skipped"):
-                (result.written if status == "written" else result.skipped).append(target)
-                result.slides.append({**detail, "status": status})
-            elif status == "busy":
-                result.busy.append(target)
-            else:
-                result.failures.append((str(path), detail))
-            if bar:
-                bar.advance(cohort)
+    def record(path: Path, status: str, detail: Any) -> None:
+        """One slide's outcome: written/skipped (detail: summary), busy, or failed (detail: message)."""
+        nonlocal finished
+        target = feature_path(out_dir, slide_id(path))
+        if status in ("written", "skipped"):
+            (result.written if status == "written" else result.skipped).append(target)
+            result.slides.append({**detail, "status": status})
+        elif status == "busy":
+            result.busy.append(target)
+        else:
+            result.failures.append((str(path), detail))
+        finished += 1
+        if report_progress:
+            report_progress("slides", finished, len(unique))
 
-        if backend == "ray":
-            from fusecpath.features.ray_backend import run_on_ray
+    if report_progress:
+        report_progress("slides", 0, len(unique))
+    if backend == "ray":
+        from fusecpath.features.ray_backend import run_on_ray
 
-            run_on_ray(
-                unique,
-                patch_specs,
-                slide_specs,
-                out_dir,
-                mpp,
-                address=address,
-                actors=ray_workers,
-                device=device,
-                batch_size=batch_size,
-                loader_workers=workers,
-                report=record,
-            )
-            return result
-        engine = Extractor(device, batch_size, workers, bar)
-        for path in unique:
-            try:
-                record(path, *extract_slide(engine, path, patch_specs, slide_specs, out_dir, mpp))
-            except SlideLockedError:
-                record(path, "busy", None)
-            except (FusecpathError, OSError, RuntimeError, ValueError) as exc:
-                record(path, "failed", _one_line(exc))
+        run_on_ray(job, unique, address=address, actors=ray_workers, report=record)
+        return result
+    if unique:
+        with job.engine(report_progress) as engine:
+            for path in unique:
+                record(path, *job.extract_one(engine, path))
     return result

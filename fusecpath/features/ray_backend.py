@@ -1,6 +1,6 @@
 """Extraction on a Ray cluster: slides are tasks, actors hold the chosen FMs loaded once each.
 
-Every actor writes into the same feature store through ``extract_slide``, so atomic writes, the
+Every actor runs the same ``ExtractionJob`` as the local backend, so atomic writes, the
 fingerprint skip and the slide locks apply unchanged: a re-run (or a lost node) resumes without redoing
 finished slides. A slide whose actor dies is recorded as failed for this run, never retried in a loop.
 Ray is optional: ``pip install "fusecpath[ray]"``.
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from fusecpath.errors import FusecpathError
-from fusecpath.zoo import EncoderSpec
+from fusecpath.features.extract import ExtractionJob
 
 
 def import_ray():
@@ -31,49 +31,26 @@ def import_ray():
 
 
 class SlideWorker:
-    """A Ray actor: one Extractor (its models stay loaded) that extracts whole slides."""
+    """A Ray actor: the job's engine (its models stay loaded) extracting whole slides."""
 
-    def __init__(self, device: str, batch_size: int, loader_workers: int):
-        from fusecpath.features.extract import Extractor
-
-        self.engine = Extractor(device, batch_size, loader_workers, None)
+    def __init__(self, job: ExtractionJob):
+        self.job = job
+        self.engine = job.engine()
 
     def pid(self) -> int:
         return os.getpid()
 
-    def extract(
-        self,
-        path: str,
-        patch_specs: list[EncoderSpec],
-        slide_specs: list[EncoderSpec],
-        out_dir: str,
-        mpp: float | None,
-    ) -> tuple[str, Any]:
+    def extract(self, path: str) -> tuple[str, Any]:
         """("written" | "skipped", summary), ("busy", None) or ("failed", one-line message)."""
-        from fusecpath.features.extract import _one_line as one_line
-        from fusecpath.features.extract import extract_slide
-        from fusecpath.features.store import SlideLockedError
-
-        try:
-            return extract_slide(self.engine, Path(path), patch_specs, slide_specs, Path(out_dir), mpp)
-        except SlideLockedError:
-            return "busy", None
-        except (FusecpathError, OSError, RuntimeError, ValueError) as exc:
-            return "failed", one_line(exc)
+        return self.job.extract_one(self.engine, Path(path))
 
 
 def run_on_ray(
+    job: ExtractionJob,
     paths: Sequence[Path],
-    patch_specs: list[EncoderSpec],
-    slide_specs: list[EncoderSpec],
-    out_dir: Path,
-    mpp: float | None,
     *,
     address: str | None,
     actors: int,
-    device: str,
-    batch_size: int,
-    loader_workers: int,
     report: Callable[[Path, str, Any], None],
 ) -> None:
     """Extract ``paths`` with ``actors`` Ray actors; ``report(path, status, detail)`` once per slide,
@@ -93,48 +70,26 @@ def run_on_ray(
                 **({} if address else {"num_cpus": max(actors, os.cpu_count() or 1)}),
             )
         try:
-            _schedule(
-                ray,
-                paths,
-                patch_specs,
-                slide_specs,
-                out_dir,
-                mpp,
-                actors,
-                device,
-                batch_size,
-                loader_workers,
-                report,
-            )
+            _schedule(ray, job, paths, actors, report)
         finally:
             if started_here:
                 ray.shutdown()
 
 
 def _schedule(
-    ray,
-    paths: Sequence[Path],
-    patch_specs: list[EncoderSpec],
-    slide_specs: list[EncoderSpec],
-    out_dir: Path,
-    mpp: float | None,
-    actors: int,
-    device: str,
-    batch_size: int,
-    loader_workers: int,
-    report: Callable[[Path, str, Any], None],
+    ray, job: ExtractionJob, paths: Sequence[Path], actors: int, report: Callable[[Path, str, Any], None]
 ) -> None:
     """Keep every actor busy with one slide at a time; replace an actor that dies."""
-    gpus = 1 if device.startswith("cuda") else 0
+    gpus = 1 if job.device.startswith("cuda") else 0
     actor_class = ray.remote(num_cpus=1, num_gpus=gpus, max_restarts=0)(SlideWorker)
-    idle = [actor_class.remote(device, batch_size, loader_workers) for _ in range(actors)]
+    job_ref = ray.put(job)
+    idle = [actor_class.remote(job_ref) for _ in range(actors)]
     pending: dict[Any, tuple[Path, Any]] = {}
     queue = list(paths)
 
     def submit(actor) -> None:
         path = queue.pop(0)
-        ref = actor.extract.remote(str(path), patch_specs, slide_specs, str(out_dir), mpp)
-        pending[ref] = (path, actor)
+        pending[actor.extract.remote(str(path))] = (path, actor)
 
     while queue and idle:
         submit(idle.pop())
@@ -145,7 +100,7 @@ def _schedule(
             status, detail = ray.get(ref)
         except ray.exceptions.RayActorError:
             report(path, "failed", f"{path.name}: the Ray worker extracting it died; re-run to resume")
-            actor = actor_class.remote(device, batch_size, loader_workers)  # replace the lost actor
+            actor = actor_class.remote(job_ref)  # replace the lost actor
         except ray.exceptions.RayError as exc:
             report(path, "failed", f"{path.name}: Ray task failed ({type(exc).__name__})")
         else:

@@ -131,6 +131,11 @@ class Slide:
                 best = level
         return best
 
+    def set_tile_cache(self, capacity: int) -> None:
+        """Keep up to ``capacity`` bytes of decoded tiles (OpenSlide formats; plain images have none)."""
+        if isinstance(self._osr, openslide.OpenSlide):
+            self._osr.set_cache(openslide.OpenSlideCache(capacity))
+
     def patch_size_level0(self, mpp: float, read_px: int) -> float:
         """The side, in level-0 pixels, of a ``read_px`` patch at ``mpp`` (not rounded)."""
         return read_px * mpp / self.mpp
