@@ -73,27 +73,83 @@ def hf_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WriteR
     yield lambda repo_id, files: write_hf_cache(cache, repo_id, files)
 
 
-def reference_input(patches, spec):
-    """What ``preprocess`` must give, computed independently with torchvision's functional transforms.
+# How far fusecpath's preprocessed input may be from the FM authors' own pipeline, in grey levels of
+# the uint8 image before ToTensor (docs/preprocessing.md): at any pixel, and on average.
+PREPROCESS_MAX_GREY = 2.0
+PREPROCESS_MEAN_GREY = 0.1
 
-    ``patches``: uint8 (B, H, W, 3). Resize (antialiased) to ``resize_px`` or ``input_px``, centre-crop
-    when ``spec.crop``, clamp to [0, 1], normalise: the torchvision recipe the FMs' authors publish.
-    """
-    from torchvision.transforms import InterpolationMode
-    from torchvision.transforms.v2 import functional as TF
+
+def reference_input(patches, spec):
+    """The FM authors' pipeline on each patch, independently of fusecpath: a PIL image through
+    torchvision's transforms, ``Resize`` (PIL's filter on uint8) to ``resize_px`` or ``input_px``,
+    ``CenterCrop`` when ``spec.crop``, ``ToTensor``, ``Normalize``. ``patches``: uint8 (B, H, W, 3)."""
+    import torch
+    from PIL import Image
+    from torchvision import transforms as T
 
     modes = {
-        "bilinear": InterpolationMode.BILINEAR,
-        "bicubic": InterpolationMode.BICUBIC,
-        "nearest": InterpolationMode.NEAREST,
+        "bilinear": T.InterpolationMode.BILINEAR,
+        "bicubic": T.InterpolationMode.BICUBIC,
+        "nearest": T.InterpolationMode.NEAREST,
     }
-    x = patches.permute(0, 3, 1, 2).float() / 255.0
     size = (spec.resize_px or spec.input_px) if spec.crop else spec.input_px
-    if x.shape[-1] != size or x.shape[-2] != size:
-        x = TF.resize(x, [size, size], interpolation=modes[spec.interpolation], antialias=True).clamp(0, 1)
+    steps = [T.Resize((size, size), interpolation=modes[spec.interpolation])]
     if spec.crop:
-        x = TF.center_crop(x, [spec.input_px, spec.input_px])
-    return TF.normalize(x, list(spec.mean), list(spec.std))
+        steps.append(T.CenterCrop(spec.input_px))
+    transform = T.Compose([*steps, T.ToTensor(), T.Normalize(spec.mean, spec.std)])
+    return torch.stack([transform(Image.fromarray(p)) for p in patches.cpu().numpy()])
+
+
+def input_difference(actual, expected, spec) -> tuple[float, float]:
+    """(max, mean) absolute difference of two normalised inputs, in grey levels (0-255)."""
+    import torch
+
+    std = torch.tensor(spec.std, dtype=torch.float32).view(1, 3, 1, 1)
+    grey = (actual.float().cpu() - expected.float().cpu()).abs() * std * 255.0
+    return float(grey.max()), float(grey.mean())
+
+
+def assert_input_close(actual, expected, spec) -> None:
+    """``actual`` is within the preprocessing tolerance of ``expected`` (e.g. ``reference_input``)."""
+    assert actual.shape == expected.shape, (tuple(actual.shape), tuple(expected.shape))
+    worst, mean = input_difference(actual, expected, spec)
+    assert worst <= PREPROCESS_MAX_GREY + 1e-3 and mean <= PREPROCESS_MEAN_GREY, (
+        f"{spec.name}: input differs from the reference by up to {worst:.2f} grey levels "
+        f"(mean {mean:.4f}); allowed {PREPROCESS_MAX_GREY} (mean {PREPROCESS_MEAN_GREY})"
+    )
+
+
+# A feature difference the tolerance allows: cosine of a small random-weight model's features.
+PREPROCESS_MIN_COSINE = 0.9999
+
+
+def compare_to_reference(patches, spec, device: str = "cpu", in_float: bool | None = None) -> dict:
+    """fusecpath's input for ``patches`` on ``device`` against ``reference_input``: max and mean
+    absolute difference (grey levels) and, for a seeded random-weight conv net, the smallest cosine
+    and the largest absolute difference of the features (relative to their largest magnitude)."""
+    import torch
+
+    from fusecpath.encoders.preprocess import preprocess
+
+    expected = reference_input(patches, spec)
+    actual = preprocess(patches.to(device), spec, in_float=in_float).cpu()
+    worst, mean = input_difference(actual, expected, spec)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 32, 16, stride=16),
+        torch.nn.GELU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+    )
+    with torch.no_grad():
+        a, b = model(actual), model(expected)
+    cosine = torch.nn.functional.cosine_similarity(a, b, dim=1).min()
+    return {
+        "input_max_grey": worst,
+        "input_mean_grey": mean,
+        "feature_min_cosine": float(cosine),
+        "feature_max_rel_diff": float((a - b).abs().max() / b.abs().max()),
+    }
 
 
 def shrink(spec, arch: Mapping, **fields):

@@ -5,7 +5,7 @@ cropped, then ``ToTensor`` and ``Normalize``. Here the same steps run on uint8 t
 torch's antialiased uint8 resize (PIL's filters, horizontal pass then vertical, uint8 in between); on
 other devices, the same two passes in float with PIL's rounding to uint8 after each. Either way the
 input matches the reference to within the tolerance of docs/preprocessing.md, and the pixels stay
-uint8 until the one fused scale-and-shift into the normalised float input.
+uint8 until ToTensor and Normalize, which are torchvision's own operations.
 """
 
 from __future__ import annotations
@@ -32,18 +32,26 @@ def to_uint8(patches: torch.Tensor) -> torch.Tensor:
     return patches
 
 
-def resize(x: torch.Tensor, size: int, interpolation: str) -> torch.Tensor:
-    """uint8 (B, 3, H, W) -> uint8 (B, 3, size, size), as PIL's ``Image.resize`` with that filter."""
+def resize(x: torch.Tensor, size: int, interpolation: str, in_float: bool | None = None) -> torch.Tensor:
+    """uint8 (B, 3, H, W) -> uint8 (B, 3, size, size), as PIL's ``Image.resize`` with that filter;
+    ``in_float`` (default: off the CPU) takes the float path."""
     if x.shape[-2:] == (size, size):
         return x
     mode = _MODES[interpolation]
     antialias = mode != "nearest-exact"
-    if x.device.type == "cpu" or mode == "nearest-exact":
-        return F.interpolate(x, size=(size, size), mode=mode, antialias=antialias or None)
-    # No uint8 antialiased resize off the CPU: one axis at a time in float, rounded as PIL does.
+    if in_float is None:
+        in_float = x.device.type != "cpu"
+    if not in_float or not antialias:
+        return F.interpolate(x, size=(size, size), mode=mode, antialias=antialias)
+    return resize_in_float(x, size, mode)
+
+
+def resize_in_float(x: torch.Tensor, size: int, mode: str) -> torch.Tensor:
+    """The resize for devices without a uint8 antialiased one (CUDA): PIL's two passes, horizontal
+    then vertical, in float, each rounded half up to uint8 as PIL rounds its intermediate image."""
     y = x.float()
     for shape in ((y.shape[-2], size), (size, size)):
-        y = F.interpolate(y, size=shape, mode=mode, antialias=True).round_().clamp_(0, 255)
+        y = F.interpolate(y, size=shape, mode=mode, antialias=True).add_(0.5).floor_().clamp_(0, 255)
     return y.to(torch.uint8)
 
 
@@ -55,11 +63,12 @@ def center_crop(x: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def normalise(x: torch.Tensor, spec: EncoderSpec) -> torch.Tensor:
-    """uint8 or float in [0, 1] -> (x / 255 - mean) / std in float32, one fused pass from uint8."""
+    """uint8 -> ToTensor then Normalize, the same operations as torchvision's (float input in [0, 1]:
+    Normalize only), into a new contiguous float32 tensor."""
     mean = torch.tensor(spec.mean, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(spec.std, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
     if x.dtype == torch.uint8:
-        return torch.addcmul(-mean / std, x.to(torch.float32), 1.0 / (255.0 * std))
+        return x.contiguous().to(torch.float32).div_(255.0).sub_(mean).div_(std)
     return (x - mean) / std
 
 
@@ -69,15 +78,17 @@ def denormalise(x: torch.Tensor, spec: EncoderSpec) -> torch.Tensor:
     return x * std + mean
 
 
-def preprocess(patches: torch.Tensor, spec: EncoderSpec) -> torch.Tensor:
+def preprocess(patches: torch.Tensor, spec: EncoderSpec, in_float: bool | None = None) -> torch.Tensor:
     """uint8 patches as read (read_px square, on any device) -> the normalised float32 input
     (B, 3, input_px, input_px): resize to ``resize_px`` (or straight to ``input_px``), centre-crop to
-    ``input_px`` when ``crop``, then ToTensor and Normalize with the spec's mean and std."""
+    ``input_px`` when ``crop``, then ToTensor and Normalize with the spec's mean and std. ``in_float``:
+    see ``resize``."""
     if spec.input_px is None:
         raise ValueError(f"{spec.name} is a slide encoder: it takes features, not pixels")
     x = to_uint8(patches)
     if spec.crop:
-        x = center_crop(resize(x, spec.resize_px or spec.input_px, spec.interpolation), spec.input_px)
+        x = resize(x, spec.resize_px or spec.input_px, spec.interpolation, in_float)
+        x = center_crop(x, spec.input_px)
     else:
-        x = resize(x, spec.input_px, spec.interpolation)
+        x = resize(x, spec.input_px, spec.interpolation, in_float)
     return normalise(x, spec)

@@ -8,7 +8,7 @@ import torch
 import fusecpath
 from fusecpath.encoders.preprocess import preprocess
 from fusecpath.encoders.verify import verify_encoder
-from fusecpath.testing import reference_input
+from fusecpath.testing import assert_input_close, reference_input
 
 
 def test_architecture_on_meta():
@@ -21,7 +21,7 @@ def test_preprocessing_resize_then_crop():
     spec = fusecpath.get_spec("resnet50")
     assert (spec.read_px, spec.input_px, spec.crop) == (256, 224, True)
     patches = torch.randint(0, 256, (2, 256, 256, 3), dtype=torch.uint8)
-    torch.testing.assert_close(preprocess(patches, spec), reference_input(patches, spec), atol=1e-5, rtol=0)
+    assert_input_close(preprocess(patches, spec), reference_input(patches, spec), spec)
 
 
 def test_full_checkpoint_is_truncated_on_load(hf_cache, tmp_path):

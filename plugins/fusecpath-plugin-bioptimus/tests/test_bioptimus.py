@@ -5,9 +5,10 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
+from PIL import Image
 
 import fusecpath
 from fusecpath.cli import main
@@ -15,7 +16,7 @@ from fusecpath.encoders import timm_vit
 from fusecpath.encoders.preprocess import preprocess
 from fusecpath.encoders.verify import verify_encoder
 from fusecpath.plugins import get_plugins
-from fusecpath.testing import randomise_, shrink, torch_bytes
+from fusecpath.testing import assert_input_close, randomise_, shrink, torch_bytes
 
 HO_MEAN = torch.tensor([0.707223, 0.578729, 0.703617]).view(1, 3, 1, 1)
 HO_STD = torch.tensor([0.211883, 0.230117, 0.177517]).view(1, 3, 1, 1)
@@ -64,16 +65,11 @@ def test_preprocessing_224_no_crop_bioptimus_norm(name):
     # The card's transform: ToTensor, Normalize(mean, std) on a 224 px tile at 0.5 µm/px.
     expected = (patches.permute(0, 3, 1, 2).float() / 255 - HO_MEAN) / HO_STD
     torch.testing.assert_close(preprocess(patches, spec), expected)
-    # A tile read larger is resized (bilinear) to 224, not cropped.
+    # A tile read larger is resized (bilinear, PIL's filter) to 224, not cropped.
     big = torch.randint(0, 256, (1, 448, 448, 3), dtype=torch.uint8)
-    resized = F.interpolate(
-        big.permute(0, 3, 1, 2).float() / 255,
-        size=(224, 224),
-        mode="bilinear",
-        antialias=True,
-        align_corners=False,
-    ).clamp(0, 1)
-    torch.testing.assert_close(preprocess(big, spec), (resized - HO_MEAN) / HO_STD)
+    resized = torch.from_numpy(np.array(Image.fromarray(big[0].numpy()).resize((224, 224), Image.BILINEAR)))
+    expected = (resized.permute(2, 0, 1)[None].float() / 255 - HO_MEAN) / HO_STD
+    assert_input_close(preprocess(big, spec), expected, spec)
 
 
 def test_checkpoint_round_trip_through_hf_cache(hf_cache):

@@ -13,7 +13,7 @@ from fusecpath.encoders.preprocess import preprocess
 from fusecpath.encoders.verify import verify_encoder
 from fusecpath.errors import WeightsError
 from fusecpath.plugins import get_plugins
-from fusecpath.testing import reference_input
+from fusecpath.testing import assert_input_close, reference_input
 
 
 def test_registered_through_entry_point():
@@ -39,7 +39,7 @@ def test_preprocessing_10x_read_resized_to_224():
         "bilinear",
     )
     patches = torch.randint(0, 256, (2, 256, 256, 3), dtype=torch.uint8)
-    torch.testing.assert_close(preprocess(patches, spec), reference_input(patches, spec), atol=1e-5, rtol=0)
+    assert_input_close(preprocess(patches, spec), reference_input(patches, spec), spec)
 
 
 def _timm05_layout(state):

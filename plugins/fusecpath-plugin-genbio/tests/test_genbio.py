@@ -9,7 +9,7 @@ from fusecpath_plugin_genbio import model as genbio
 import fusecpath
 from fusecpath.encoders.preprocess import preprocess
 from fusecpath.encoders.verify import verify_encoder
-from fusecpath.testing import reference_input
+from fusecpath.testing import assert_input_close, reference_input
 
 
 def _small():
@@ -31,7 +31,7 @@ def test_preprocessing_genbio_statistics():
     assert spec.mean == (0.697, 0.575, 0.728) and spec.std == (0.188, 0.240, 0.187)
     assert spec.precision == "bf16" and spec.crop
     patches = torch.randint(0, 256, (2, 224, 224, 3), dtype=torch.uint8)
-    torch.testing.assert_close(preprocess(patches, spec), reference_input(patches, spec), atol=1e-6, rtol=0)
+    assert_input_close(preprocess(patches, spec), reference_input(patches, spec), spec)
 
 
 def test_channels_are_encoded_separately_with_positions():

@@ -9,7 +9,7 @@ import fusecpath
 from fusecpath.encoders import timm_vit
 from fusecpath.encoders.preprocess import preprocess
 from fusecpath.encoders.verify import verify_encoder
-from fusecpath.testing import reference_input
+from fusecpath.testing import assert_input_close, reference_input
 
 
 def test_architecture_on_meta():
@@ -22,7 +22,7 @@ def test_preprocessing_resize_bicubic_imagenet():
     spec = fusecpath.get_spec("gpfm")
     assert (spec.read_px, spec.input_px, spec.crop, spec.interpolation) == (224, 224, False, "bicubic")
     patches = torch.randint(0, 256, (2, 256, 256, 3), dtype=torch.uint8)
-    torch.testing.assert_close(preprocess(patches, spec), reference_input(patches, spec), atol=1e-5, rtol=0)
+    assert_input_close(preprocess(patches, spec), reference_input(patches, spec), spec)
 
 
 def test_pickle_checkpoint_round_trip(hf_cache, tmp_path):

@@ -11,7 +11,7 @@ from fusecpath.encoders import hf_vit
 from fusecpath.encoders.preprocess import preprocess
 from fusecpath.errors import WeightsError
 from fusecpath.plugins import get_plugins
-from fusecpath.testing import reference_input
+from fusecpath.testing import assert_input_close, reference_input
 
 # Published parameter counts (lazyslide-models' registry: 85.7M and 303.7M).
 PUBLISHED = {"hibou-b": (768, 85.7e6), "hibou-l": (1024, 303.7e6)}
@@ -43,7 +43,7 @@ def test_preprocessing_uses_hibou_statistics(name):
     patches = torch.randint(0, 256, (2, 256, 256, 3), dtype=torch.uint8)  # a larger read is resized
     x = preprocess(patches, spec)
     assert x.shape == (2, 3, 224, 224)
-    torch.testing.assert_close(x, reference_input(patches, spec), atol=1e-5, rtol=0)
+    assert_input_close(x, reference_input(patches, spec), spec)
 
 
 def test_checkpoint_with_hub_key_names_round_trip(hf_cache, tmp_path):

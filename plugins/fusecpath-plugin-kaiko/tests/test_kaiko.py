@@ -11,7 +11,7 @@ from fusecpath.encoders import hf_vit, timm_vit
 from fusecpath.encoders.preprocess import preprocess
 from fusecpath.encoders.verify import build_on_meta
 from fusecpath.plugins import get_plugins
-from fusecpath.testing import reference_input
+from fusecpath.testing import assert_input_close, reference_input
 
 # name -> (embed_dim, published parameter count): ViT-S ~22M, ViT-B ~86M, ViT-L/14 ~304M, Midnight ~1.14B.
 PUBLISHED = {
@@ -50,7 +50,7 @@ def test_preprocessing_kaiko_statistics(name):
     patches = torch.randint(0, 256, (2, spec.read_px, spec.read_px, 3), dtype=torch.uint8)
     x = preprocess(patches, spec)
     assert x.shape == (2, 3, 224, 224) and x.min() >= -1 and x.max() <= 1
-    torch.testing.assert_close(x, reference_input(patches, spec), atol=1e-5, rtol=0)
+    assert_input_close(x, reference_input(patches, spec), spec)
 
 
 def test_vitl14_keeps_its_518_position_grid():

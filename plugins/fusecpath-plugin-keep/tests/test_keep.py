@@ -10,7 +10,7 @@ from fusecpath_plugin_keep import model as keep
 import fusecpath
 from fusecpath.encoders.preprocess import preprocess
 from fusecpath.encoders.verify import verify_encoder
-from fusecpath.testing import reference_input
+from fusecpath.testing import assert_input_close, reference_input
 
 
 def test_architecture_on_meta():
@@ -30,7 +30,7 @@ def test_preprocessing_bicubic_crop_imagenet():
         (0.485, 0.456, 0.406),
     )
     patches = torch.randint(0, 256, (2, 256, 256, 3), dtype=torch.uint8)
-    torch.testing.assert_close(preprocess(patches, spec), reference_input(patches, spec), atol=1e-5, rtol=0)
+    assert_input_close(preprocess(patches, spec), reference_input(patches, spec), spec)
 
 
 def test_checkpoint_with_keep_key_names(hf_cache, tmp_path):

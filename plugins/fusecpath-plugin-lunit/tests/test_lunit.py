@@ -7,7 +7,7 @@ import fusecpath
 from fusecpath.encoders import timm_vit
 from fusecpath.encoders.preprocess import preprocess
 from fusecpath.encoders.verify import verify_encoder
-from fusecpath.testing import randomise_, reference_input, shrink
+from fusecpath.testing import assert_input_close, randomise_, reference_input, shrink
 
 
 # Published: ViT-S 21.7M parameters (the DINO paper's table; Lunit trains the same ViT-S/8 and S/16).
@@ -27,7 +27,7 @@ def test_preprocessing_lunit_statistics(name):
     patches = torch.randint(0, 256, (2, 224, 224, 3), dtype=torch.uint8)
     x = preprocess(patches, spec)
     assert x.shape == (2, 3, 224, 224)
-    torch.testing.assert_close(x, reference_input(patches, spec), atol=1e-6, rtol=0)
+    assert_input_close(x, reference_input(patches, spec), spec)
 
 
 def test_vits16_checkpoint_round_trip(hf_cache, tmp_path):

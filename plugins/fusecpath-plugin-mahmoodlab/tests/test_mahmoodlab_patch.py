@@ -2,17 +2,19 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from fusecpath_plugin_mahmoodlab import conch
+from PIL import Image
 
 import fusecpath
 from fusecpath.encoders import timm_vit
 from fusecpath.encoders.preprocess import preprocess
 from fusecpath.encoders.verify import build_on_meta, verify_encoder
 from fusecpath.plugins import get_plugins
-from fusecpath.testing import randomise_, shrink, torch_bytes
+from fusecpath.testing import assert_input_close, randomise_, shrink, torch_bytes
 
 IN = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 CLIP = ((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711))
@@ -60,12 +62,13 @@ def test_conch_towers_on_meta(name, dim, trunk_width, trunk_published):
 
 
 def _card(patches, resize, crop, mode, norm):
-    """Resize(resize, mode) -> CenterCrop(crop) -> Normalize: the model cards' transforms, on tensors."""
-    x = patches.permute(0, 3, 1, 2).float() / 255
-    if x.shape[-1] != resize:
-        x = F.interpolate(x, size=(resize, resize), mode=mode, antialias=True, align_corners=False).clamp(
-            0, 1
-        )
+    """Resize(resize, mode) -> CenterCrop(crop) -> ToTensor -> Normalize: the model cards' transforms,
+    the resize in PIL."""
+    images = [Image.fromarray(p) for p in patches.numpy()]
+    if images[0].width != resize:
+        filters = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}
+        images = [image.resize((resize, resize), filters[mode]) for image in images]
+    x = torch.from_numpy(np.stack([np.asarray(image) for image in images])).permute(0, 3, 1, 2).float() / 255
     top = (resize - crop) // 2
     x = x[..., top : top + crop, top : top + crop]
     mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in norm)
@@ -85,7 +88,7 @@ def test_preprocessing(name, read, resize, crop, mode, norm):
     spec = fusecpath.get_spec(name)
     assert (spec.mpp, spec.read_px, spec.input_px) == (0.5, read, crop)
     patches = torch.randint(0, 256, (2, read, read, 3), dtype=torch.uint8)
-    torch.testing.assert_close(preprocess(patches, spec), _card(patches, resize, crop, mode, norm))
+    assert_input_close(preprocess(patches, spec), _card(patches, resize, crop, mode, norm), spec)
 
 
 def test_uni_round_trip_through_hf_cache(hf_cache):

@@ -10,7 +10,7 @@ from fusecpath.api import missing_dependencies
 from fusecpath.encoders.preprocess import preprocess
 from fusecpath.encoders.verify import verify_encoder
 from fusecpath.errors import FusecpathError
-from fusecpath.testing import reference_input
+from fusecpath.testing import assert_input_close, reference_input
 
 HAS_MUSK = importlib.util.find_spec("musk") is not None
 
@@ -22,7 +22,7 @@ def test_preprocessing_384_bicubic_crop_inception_statistics():
     patches = torch.randint(0, 256, (1, 512, 512, 3), dtype=torch.uint8)
     x = preprocess(patches, spec)
     assert x.shape == (1, 3, 384, 384)
-    torch.testing.assert_close(x, reference_input(patches, spec), atol=1e-5, rtol=0)
+    assert_input_close(x, reference_input(patches, spec), spec)
 
 
 @pytest.mark.skipif(HAS_MUSK, reason="the musk package is installed")

@@ -11,7 +11,7 @@ import fusecpath
 from fusecpath.encoders import timm_vit
 from fusecpath.encoders.preprocess import preprocess
 from fusecpath.encoders.verify import verify_encoder
-from fusecpath.testing import reference_input
+from fusecpath.testing import assert_input_close, reference_input
 
 
 def test_architecture_on_meta():
@@ -24,7 +24,7 @@ def test_preprocessing():
     spec = fusecpath.get_spec("open-midnight")
     assert spec.crop and spec.mean == (0.485, 0.456, 0.406)
     patches = torch.randint(0, 256, (2, 224, 224, 3), dtype=torch.uint8)
-    torch.testing.assert_close(preprocess(patches, spec), reference_input(patches, spec), atol=1e-6, rtol=0)
+    assert_input_close(preprocess(patches, spec), reference_input(patches, spec), spec)
 
 
 def _to_dinov2(state):
