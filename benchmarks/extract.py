@@ -1,20 +1,27 @@
-"""Extraction throughput and memory on a synthetic cohort.
+"""Extraction throughput, memory and preprocessing fidelity, measured side by side.
 
-    python benchmarks/extract.py [--slides 2] [--width-um 4600] [--height-um 3600] [--workers 1] [--out DIR]
-    python benchmarks/extract.py rss [--patches 100000] [--workers 1] [--out DIR]
+    python benchmarks/extract.py [--slides 2] [--width-um 8192] [--height-um 6144] [--workers 1]
+                                 [--repeat 3] [--device cpu|cuda] [--write]
+    python benchmarks/extract.py readers [--write]
+    python benchmarks/extract.py rss [--patches 100000] [--fixed-mmap-threshold]
 
-The first form prints, on one cohort in one run:
-  (a) raw OpenSlide read + decode throughput (patches/s) with the same DataLoader workers;
-  (b) one-pass extraction with the three built-in encoders (hed-stain, gabor-texture, random-cnn);
-  (c) the same three encoders run one after another, one pass each (as per-encoder tools do);
-and the ratios b/a and c/b (c/b > 1: one pass is faster), plus a trivial encoder (per-channel mean and
-std of a 64-px thumbnail of each patch: reading dominates) in one pass against (a), and three trivial
-encoders one-pass vs sequential.
-The second form generates a small (~1,000), a medium (~10,000) and a large (~100,000 patches) slide
-(1 µm/px level 0, 128-px patches, i.e.
-128 µm patches as usual at a lower scan resolution, so the big slide is 1.8 gigapixels, not 7) and
-reports /usr/bin/time -v's maximum resident set size of extracting each with the trivial encoder
-(``--fixed-mmap-threshold``: with glibc's mmap threshold fixed, so freed batch buffers leave the heap).
+The first form prints, on one synthetic cohort (SVS and generic TIFF), each repeat measuring all rows
+side by side:
+  raw        read + decode of every tissue patch (0.5 µm/px, 256 px) by the same reader processes,
+             nothing else;
+  trivial    extraction with a trivial encoder (per-channel mean and std; input = read size, no
+             resize): reading dominates, so trivial / raw is the pipeline's overhead;
+  trivial x3 three trivial encoders in one pass, and one after another (three passes);
+  builtin x3 hed-stain, gabor-texture and random-cnn in one pass, and in three passes;
+and the ratios (median and range over the repeats). ``--device cuda`` adds a ViT-L/16 (random weights,
+bf16): its raw model throughput, extraction with it, and extraction / min(read, model). Then, per
+registered patch FM, the difference of fusecpath's preprocessing to its authors' pipeline on patches of
+the real slide (docs/preprocessing.md). ``--write`` writes benchmarks/results/extract.json.
+
+``readers``: patches/s of OpenSlide against direct tile decoding (tifffile + imagecodecs) on the
+cohort's SVS and TIFF and the real slide, and whether their pixels agree.
+``rss``: /usr/bin/time -v's maximum resident set size of extracting a slide of ~1,000, ~10,000 and
+~100,000 patches (1 µm/px, 128 px) with the trivial encoder.
 """
 
 from __future__ import annotations
@@ -23,29 +30,30 @@ import argparse
 import json
 import math
 import os
+import platform
 import re
-import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
-from fusecpath.features.extract import PatchDataset, ReadGroup, _loader, extract
+from fusecpath.features.extract import extract
+from fusecpath.features.readers import Geometry, ReaderPool
+from fusecpath.files import write_atomic
 from fusecpath.slides import open_slide, segment_tissue, tile_tissue
 from fusecpath.synthetic.slides import make_cohort
 from fusecpath.zoo import EncoderSpec
 
 BUILTIN = ["hed-stain", "gabor-texture", "random-cnn"]
-
-
-def cpu_seconds() -> float:
-    """User + system CPU time of this process and its reaped children (DataLoader workers)."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+REAL_SLIDE = Path(__file__).resolve().parents[1] / "tests" / "data" / "cmu_small_region.svs"
+RESULTS = Path(__file__).resolve().parent / "results" / "extract.json"
 
 
 class ChannelStats(nn.Module):
@@ -55,12 +63,22 @@ class ChannelStats(nn.Module):
         return torch.cat([x.mean((2, 3)), x.std((2, 3))], dim=1)
 
 
-def load_trivial(spec: EncoderSpec, device: str = "cpu", weights: None = None) -> nn.Module:
+def build_trivial(spec: EncoderSpec) -> nn.Module:
     return ChannelStats()
 
 
+def build_vitl(spec: EncoderSpec) -> nn.Module:
+    import timm
+
+    return (
+        timm.create_model("vit_large_patch16_224", pretrained=False, num_classes=0)
+        .eval()
+        .to(spec.arch["device"])
+    )
+
+
 def trivial_spec(name: str = "trivial", mpp: float = 0.5, read_px: int = 256) -> EncoderSpec:
-    """Reads like the built-ins (0.5 µm/px, 256 px), embeds a 64-px thumbnail of the patch."""
+    """Reads like the built-ins (0.5 µm/px, 256 px) and embeds the patch as read."""
     return EncoderSpec(
         name=name,
         level="patch",
@@ -68,104 +86,287 @@ def trivial_spec(name: str = "trivial", mpp: float = 0.5, read_px: int = 256) ->
         loader="__main__:load_trivial",
         mpp=mpp,
         read_px=read_px,
-        input_px=64,
+        input_px=read_px,
         pooling="model",
     )
 
 
-def raw_read(slides: list[Path], workers: int, batch_size: int) -> tuple[int, float, float]:
-    """(patches, wall s, CPU s): read and decode every tissue patch at 0.5 µm/px, 256 px, nothing else."""
+def vitl_spec(device: str) -> EncoderSpec:
+    """UNI's geometry (256 px read, resized to 224) and precision (bf16) on a random ViT-L/16."""
+    return EncoderSpec(
+        name="vit-large-random",
+        level="patch",
+        embed_dim=1024,
+        loader="__main__:load_vitl",
+        arch={"device": device},
+        read_px=256,
+        resize_px=224,
+        input_px=224,
+        crop=True,
+        precision="bf16",
+    )
+
+
+# ---------------------------------------------------------------------------------------------- timing
+
+
+def plan(
+    slides: list[Path], mpp: float = 0.5, read_px: int = 256
+) -> list[tuple[Path, float, np.ndarray, float]]:
+    """(path, slide mpp, tissue coords, read size at level 0) per slide: what extraction will read."""
     plans = []
     for path in slides:
         with open_slide(path) as slide:
-            tiling = tile_tissue(slide, segment_tissue(slide), 0.5, 256)
-            plans.append((path, slide.mpp, tiling))
-    count, start, cpu = 0, time.perf_counter(), cpu_seconds()
-    for path, mpp, tiling in plans:
-        group = ReadGroup(0.5, 256, tiling.size_level0, 0.0, ())
-        for (batch,) in _loader(PatchDataset(path, mpp, tiling.coords, [group]), batch_size, workers, False):
-            count += len(batch)
-    return count, time.perf_counter() - start, cpu_seconds() - cpu
+            tiling = tile_tissue(slide, segment_tissue(slide), mpp, read_px)
+            plans.append((path, slide.mpp, tiling.coords, tiling.size_level0))
+    return plans
 
 
-def timed_extract(slides, fms, out: Path, workers: int, batch_size: int) -> tuple[int, float, float]:
-    """(patches, wall s, CPU s) of one extraction run into a fresh folder."""
+def raw_read(plans, workers: int, batch_size: int, read_px: int = 256) -> tuple[int, float]:
+    """(patches, s): read and decode every planned patch with ``workers`` reader processes."""
+    count = 0
+    with ReaderPool(workers) as pool:
+        start = time.perf_counter()  # the readers are up: extraction starts its readers before timing too
+        for path, mpp, coords, size in plans:
+            for _, (batch,) in pool.read(path, mpp, coords, [Geometry(0.0, size, read_px)], batch_size):
+                count += len(batch)
+        return count, time.perf_counter() - start
+
+
+def timed_extract(slides, fms, out: Path, args) -> tuple[int, float]:
+    """(patches, s) of one extraction run into a fresh folder."""
     shutil.rmtree(out, ignore_errors=True)
-    start, cpu = time.perf_counter(), cpu_seconds()
-    result = extract(slides, fms, out, workers=workers, batch_size=batch_size, progress=False)
-    seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
+    start = time.perf_counter()
+    result = extract(slides, fms, out, workers=args.workers, batch_size=args.batch_size, device=args.device)
+    seconds = time.perf_counter() - start
     if result.failures:
         raise SystemExit(f"extraction failed: {result.failures}")
-    return sum(s["patches"] for s in result.slides), seconds, cpu
+    return sum(s["patches"] for s in result.slides), seconds
 
 
-def throughput(args) -> dict:
-    cohort = args.out / "cohort"
+def model_throughput(spec: EncoderSpec, device: str, batch_size: int, batches: int = 20) -> float:
+    """Patches/s of the model alone on random input (bf16 autocast), after a warm-up."""
+    model = build_vitl(spec)
+    x = torch.randn(batch_size, 3, 224, 224, device=device)
+    with torch.inference_mode(), torch.autocast(device, dtype=torch.bfloat16):
+        for _ in range(3):
+            model(x)
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(batches):
+            model(x)
+        torch.cuda.synchronize()
+    return batches * batch_size / (time.perf_counter() - start)
+
+
+def _cohort(args) -> list[Path]:
+    cohort = args.out / f"cohort-{args.slides}x{args.width_um:.0f}x{args.height_um:.0f}"
     if not (cohort / "labels.csv").exists():
         make_cohort(cohort, args.slides, seed=args.seed, width_um=args.width_um, height_um=args.height_um)
-    slides = sorted(p for p in cohort.iterdir() if p.suffix in (".svs", ".tiff"))[: args.slides]
-    w, b = args.workers, args.batch_size
-    rows = {"a_raw_read": raw_read(slides, w, b)}
-    timed_extract(slides[:1], [trivial_spec(), *BUILTIN], args.out / "warm-up", w, b)  # imports, page cache
-    rows["trivial_one_pass"] = timed_extract(slides, [trivial_spec()], args.out / "trivial", w, b)
+    return sorted(p for p in cohort.iterdir() if p.suffix in (".svs", ".tiff"))[: args.slides]
+
+
+def _spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.3f} [{min(values):.3f}-{max(values):.3f}]"
+
+
+def throughput(args) -> list[dict]:
+    slides = _cohort(args)
+    plans = plan(slides)
+    patches = sum(len(p[2]) for p in plans)
     trivials = [trivial_spec(f"trivial-{i}") for i in range(3)]
-    rows["trivial3_one_pass"] = timed_extract(slides, trivials, args.out / "trivial3", w, b)
-    rows["trivial3_sequential"] = _summed(
-        [timed_extract(slides, [s], args.out / f"seq-{s.name}", w, b) for s in trivials]
-    )
-    rows["b_one_pass_3_builtin"] = timed_extract(slides, BUILTIN, args.out / "one-pass", w, b)
-    rows["c_sequential_3_builtin"] = _summed(
-        [timed_extract(slides, [fm], args.out / f"seq-{fm}", w, b) for fm in BUILTIN]
-    )
-    report = {
-        "slides": len(slides),
-        "patches": rows["a_raw_read"][0],
-        "workers": w,
-        "batch_size": b,
-        "torch_threads": torch.get_num_threads(),
-        "rows": {},
-    }
-    for key, (n, wall, cpu) in rows.items():
-        report["rows"][key] = {
-            "patches_per_s": round(n / wall, 1),
-            "wall_s": round(wall, 2),
-            "cpu_s": round(cpu, 2),
-            "patches_per_cpu_s": round(n / cpu, 1),
+    timed_extract(slides[:1], [trivial_spec(), *BUILTIN], args.out / "warm-up", args)  # imports, page cache
+    rows: dict[str, list[float]] = {}
+    ratios: dict[str, list[float]] = {}
+    for repeat in range(args.repeat):
+        n, raw = raw_read(plans, args.workers, args.batch_size)
+        one = timed_extract(slides, [trivial_spec()], args.out / "trivial", args)[1]
+        three_one = timed_extract(slides, trivials, args.out / "trivial3", args)[1]
+        three_seq = sum(timed_extract(slides, [s], args.out / f"seq-{s.name}", args)[1] for s in trivials)
+        builtin_one = timed_extract(slides, BUILTIN, args.out / "builtin", args)[1]
+        builtin_seq = sum(timed_extract(slides, [fm], args.out / f"seq-{fm}", args)[1] for fm in BUILTIN)
+        measured = {
+            "raw read + decode": raw,
+            "trivial encoder, extraction": one,
+            "3 trivial encoders, one pass": three_one,
+            "3 trivial encoders, three passes": three_seq,
+            "3 built-in encoders, one pass": builtin_one,
+            "3 built-in encoders, three passes": builtin_seq,
         }
+        for key, seconds in measured.items():
+            rows.setdefault(key, []).append(n / seconds)
+        ratios.setdefault("trivial extraction / raw read (patches/s)", []).append(raw / one)
+        ratios.setdefault("3 trivial: three passes / one pass (time)", []).append(three_seq / three_one)
+        ratios.setdefault("3 built-in: three passes / one pass (time)", []).append(builtin_seq / builtin_one)
         print(
-            f"{key:24s} {n / wall:8.1f} patches/s wall ({wall:6.1f} s)   {n / cpu:8.1f} patches/CPU-s ({cpu:6.1f} s)"
+            f"repeat {repeat + 1}: " + ", ".join(f"{k} {n / s:.0f}/s" for k, s in measured.items()),
+            flush=True,
         )
-    r = report["rows"]
-    for name, num, den in (
-        ("b/a", "b_one_pass_3_builtin", "a_raw_read"),
-        ("trivial one-pass / a", "trivial_one_pass", "a_raw_read"),
-    ):
-        report[f"throughput {name}"] = {
-            k: round(r[num][k] / r[den][k], 3) for k in ("patches_per_s", "patches_per_cpu_s")
+    sections = [
+        {
+            "heading": "Throughput (patches/s, median [min-max] over repeats)",
+            "text": f"{len(slides)} synthetic slides (SVS and TIFF), {patches} tissue patches at 0.5 µm/px, "
+            f"256 px; {args.workers} reader process(es), batch {args.batch_size}, device {args.device}, "
+            f"{args.repeat} repeats, each measuring every row side by side.",
+            "columns": ["measurement", "patches/s"],
+            "rows": [[k, _spread(v)] for k, v in rows.items()],
+        },
+        {
+            "heading": "Ratios (median [min-max] over repeats)",
+            "columns": ["ratio", "value", "goal"],
+            "rows": [
+                [k, _spread(v), goal]
+                for (k, v), goal in zip(ratios.items(), ("≥ 0.9", "≥ 2.5", "> 1"), strict=True)
+            ],
+        },
+    ]
+    if args.device.startswith("cuda"):
+        sections.append(gpu_section(slides, plans, args))
+    return sections
+
+
+def gpu_section(slides, plans, args) -> dict:
+    spec = vitl_spec(args.device)
+    model = model_throughput(spec, args.device, args.batch_size)
+    n, seconds = raw_read(plans, args.workers, args.batch_size)
+    read = n / seconds
+    timed_extract(slides[:1], [spec], args.out / "vitl-warm-up", args)
+    n, seconds = timed_extract(slides, [spec], args.out / "vitl", args)
+    extraction = n / seconds
+    rows = [
+        ["ViT-L/16 bf16, model alone", f"{model:.0f}"],
+        [f"raw read + decode ({args.workers} readers)", f"{read:.0f}"],
+        ["extraction with the ViT-L", f"{extraction:.0f}"],
+        ["extraction / min(read, model)", f"{extraction / min(read, model):.3f} (goal ≥ 0.9)"],
+    ]
+    for row in rows:
+        print(f"{row[0]:45s} {row[1]}")
+    name = torch.cuda.get_device_name()
+    return {"heading": f"ViT-L/16 on {name}", "columns": ["measurement", "patches/s"], "rows": rows}
+
+
+def preprocessing_section() -> dict:
+    """Every registered patch FM: fusecpath's input against its authors' pipeline (CPU and float paths)."""
+    from fusecpath.api import list_encoders
+    from fusecpath.testing import compare_to_reference
+
+    rows, cache = [], {}
+    with open_slide(REAL_SLIDE) as slide:
+        for spec in list_encoders("patch"):
+            if spec.read_geometry not in cache:
+                size = slide.patch_size_level0(*spec.read_geometry)
+                xs = np.linspace(0, slide.dimensions[0] - size - 1, 4)
+                ys = np.linspace(0, slide.dimensions[1] - size - 1, 4)
+                cache[spec.read_geometry] = torch.from_numpy(
+                    np.stack([slide.read_patch(x, y, size, spec.read_px) for x in xs for y in ys])
+                )
+            patches = cache[spec.read_geometry]
+            for path, in_float in (("cpu", None), ("float (device)", True)):
+                got = compare_to_reference(patches, spec, in_float=in_float)
+                rows.append(
+                    [
+                        spec.name,
+                        path,
+                        f"{got['input_max_grey']:.2f}",
+                        f"{got['input_mean_grey']:.4f}",
+                        f"{got['feature_min_cosine']:.6f}",
+                        f"{got['feature_max_rel_diff']:.1e}",
+                    ]
+                )
+    return {
+        "heading": "Preprocessing against the FM authors' pipeline",
+        "text": "16 patches of tests/data/cmu_small_region.svs at each FM's read geometry; differences in grey "
+        "levels of the uint8 image; features of a seeded random-weight conv net. Tolerance: "
+        "docs/preprocessing.md.",
+        "columns": ["FM", "path", "max grey", "mean grey", "min cosine", "max feature diff (rel.)"],
+        "rows": rows,
+    }
+
+
+# ---------------------------------------------------------------------------------------------- readers
+
+
+def readers(args) -> list[dict]:
+    """OpenSlide's read_region against decoding the TIFF's JPEG tiles directly (tifffile + imagecodecs),
+    level 0, on the same tile-aligned 256-px patches; and whether the pixels agree."""
+    import tifffile
+
+    slides = [*_cohort(args), REAL_SLIDE]
+    rows = []
+    for path in slides:
+        with open_slide(path) as slide, tifffile.TiffFile(path) as tif:
+            coords = tile_tissue(slide, segment_tissue(slide), slide.mpp, 256).coords[: args.reader_patches]
+            page = tif.pages[0]
+            timings = {}
+            for name, read in (
+                ("openslide", lambda x, y: slide.read_rgb(x, y, 0, 256, 256)),
+                ("tifffile+imagecodecs", lambda x, y: _tile_read(page, int(x), int(y), 256)),
+            ):
+                start = time.perf_counter()
+                out = [read(x, y) for x, y in coords]
+                timings[name] = (len(coords) / (time.perf_counter() - start), out)
+            a, b = (np.stack(timings[k][1]).astype(int) for k in ("openslide", "tifffile+imagecodecs"))
+            rows.append(
+                [
+                    path.name,
+                    page.compression.name,
+                    str(page.tilewidth),
+                    f"{timings['openslide'][0]:.0f}",
+                    f"{timings['tifffile+imagecodecs'][0]:.0f}",
+                    f"{timings['tifffile+imagecodecs'][0] / timings['openslide'][0]:.2f}",
+                    f"{np.abs(a - b).max()}",
+                ]
+            )
+            print(*rows[-1])
+    return [
+        {
+            "heading": "Readers: level-0 256-px patches/s in one process",
+            "text": f"up to {args.reader_patches} tissue patches a slide, read in grid order",
+            "columns": [
+                "slide",
+                "compression",
+                "tile",
+                "OpenSlide",
+                "tifffile+imagecodecs",
+                "ratio",
+                "max |Δ| grey",
+            ],
+            "rows": rows,
         }
-    for name, slow, fast in (
-        ("c/b", "c_sequential_3_builtin", "b_one_pass_3_builtin"),
-        ("trivial x3 sequential / one-pass", "trivial3_sequential", "trivial3_one_pass"),
-    ):
-        report[f"time {name}"] = {k: round(r[slow][k] / r[fast][k], 3) for k in ("wall_s", "cpu_s")}
-    for key, value in report.items():
-        if key.startswith(("throughput", "time")):
-            print(f"{key:40s} wall {list(value.values())[0]:6.3f}   CPU {list(value.values())[1]:6.3f}")
-    return report
+    ]
 
 
-def _summed(runs: list[tuple[int, float, float]]) -> tuple[int, float, float]:
-    return runs[0][0], sum(r[1] for r in runs), sum(r[2] for r in runs)
+def _tile_read(page, x: int, y: int, size: int) -> np.ndarray:
+    """A level-0 region decoded from the page's tiles by tifffile's decoder (imagecodecs), no cache."""
+    tw, th = page.tilewidth, page.tilelength
+    across = math.ceil(page.imagewidth / tw)
+    out = np.empty((size, size, 3), np.uint8)
+    fh = page.parent.filehandle
+    decode = page.decode
+    for ty in range(y // th, (y + size - 1) // th + 1):
+        for tx in range(x // tw, (x + size - 1) // tw + 1):
+            index = ty * across + tx
+            fh.seek(page.dataoffsets[index])
+            tile = decode(fh.read(page.databytecounts[index]), index, jpegtables=page.jpegtables)[0][
+                0, ..., :3
+            ]
+            x0, y0 = tx * tw, ty * th
+            sx, sy = max(x, x0), max(y, y0)
+            ex, ey = min(x + size, x0 + tw), min(y + size, y0 + th)
+            out[sy - y : ey - y, sx - x : ex - x] = tile[sy - y0 : ey - y0, sx - x0 : ex - x0]
+    return out
 
 
-def peak_rss(args) -> dict:
-    report = {}
+# ---------------------------------------------------------------------------------------------- memory
+
+
+def peak_rss(args) -> list[dict]:
+    rows = []
     tile_um = 128.0
     for label, patches in (("small", 1000), ("medium", args.patches // 10), ("large", args.patches)):
         side_um = math.sqrt(patches * tile_um**2 / 0.85)
         cohort = args.out / f"rss-{label}"
         if not (cohort / "labels.csv").exists():
-            started = time.perf_counter()
             make_cohort(
                 cohort,
                 1,
@@ -177,40 +378,29 @@ def peak_rss(args) -> dict:
                 tissue_fraction=0.9,
                 workers=1,
             )
-            print(f"{label}: generated in {time.perf_counter() - started:.0f} s")
         slide = next(p for p in cohort.iterdir() if p.suffix == ".svs")
         out = args.out / f"rss-{label}-features"
         shutil.rmtree(out, ignore_errors=True)
-        command = [
-            "/usr/bin/time",
-            "-v",
-            sys.executable,
-            __file__,
-            "_one",
-            str(slide),
-            str(out),
-            "--workers",
-            str(args.workers),
-            "--batch-size",
-            str(args.batch_size),
-        ]
+        command = ["/usr/bin/time", "-v", sys.executable, __file__, "_one", str(slide), str(out)]
+        command += ["--workers", str(args.workers), "--batch-size", str(args.batch_size)]
         env = dict(os.environ)
         if args.fixed_mmap_threshold:  # glibc then returns freed batch buffers instead of keeping a heap
             env["MALLOC_MMAP_THRESHOLD_"] = "131072"
         done = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
         rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr).group(1))
         info = json.loads(done.stdout.strip().splitlines()[-1])
-        report[label] = {
-            "patches": info["patches"],
-            "seconds": info["seconds"],
-            "max_rss_mb": round(rss_kb / 1024, 1),
-            "slide_mb": round(slide.stat().st_size / 2**20, 1),
+        rows.append([label, str(info["patches"]), f"{info['seconds']:.0f}", f"{rss_kb / 1024:.0f}"])
+        print(*rows[-1])
+    mmap = " with MALLOC_MMAP_THRESHOLD_=131072" if args.fixed_mmap_threshold else " (default malloc)"
+    return [
+        {
+            "heading": f"Peak RSS of extraction{mmap}",
+            "text": f"trivial encoder, 1 µm/px 128-px patches, {args.workers} reader process(es); "
+            "/usr/bin/time -v's maximum resident set size (the largest single process)",
+            "columns": ["slide", "patches", "seconds", "max RSS (MiB)"],
+            "rows": rows,
         }
-        print(
-            f"{label}: {info['patches']} patches in {info['seconds']:.0f} s, max RSS {rss_kb / 1024:.0f} MiB "
-            "(main process; DataLoader workers are separate processes)"
-        )
-    return report
+    ]
 
 
 def one(args) -> None:
@@ -222,28 +412,58 @@ def one(args) -> None:
         args.features,
         workers=args.workers,
         batch_size=args.batch_size,
-        progress=False,
     )
     if result.failures:
         raise SystemExit(str(result.failures))
     print(json.dumps({"patches": result.slides[0]["patches"], "seconds": time.perf_counter() - start}))
 
 
+MODE_HEADINGS = {
+    "throughput": ("Throughput", "Ratios", "ViT-L", "Preprocessing"),
+    "readers": ("Readers",),
+    "rss": ("Peak RSS of extraction (",),
+    "rss-mmap": ("Peak RSS of extraction with",),
+}
+
+
+def write(sections: list[dict], mode: str) -> None:
+    """Merge this mode's sections into benchmarks/results/extract.json (other modes' sections stay)."""
+    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"sections": []}
+    keep = [s for s in previous["sections"] if not s["heading"].startswith(MODE_HEADINGS[mode])]
+    report = {
+        "title": "Extraction: throughput, readers, memory, preprocessing",
+        "command": "python " + " ".join(["benchmarks/extract.py", *sys.argv[1:]]),
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}"
+        + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""),
+        "sections": keep + sections,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(RESULTS, json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("mode", nargs="?", default="throughput", choices=["throughput", "rss", "_one"])
+    parser.add_argument(
+        "mode", nargs="?", default="throughput", choices=["throughput", "readers", "rss", "_one"]
+    )
     parser.add_argument("slide", nargs="?", type=Path)
     parser.add_argument("features", nargs="?", type=Path)
     parser.add_argument("--out", type=Path, default=Path("/tmp/fusecpath-bench"))
     parser.add_argument("--slides", type=int, default=2)
-    parser.add_argument("--width-um", type=float, default=4600.0)
-    parser.add_argument("--height-um", type=float, default=3600.0)
+    parser.add_argument("--width-um", type=float, default=8192.0)
+    parser.add_argument("--height-um", type=float, default=6144.0)
     parser.add_argument("--patches", type=int, default=100_000)
+    parser.add_argument("--reader-patches", type=int, default=600)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-preprocessing", action="store_true", help="skip the per-FM preprocessing table")
+    parser.add_argument("--write", action="store_true", help="write benchmarks/results/extract.json")
     parser.add_argument(
         "--fixed-mmap-threshold",
         action="store_true",
@@ -254,8 +474,21 @@ def main() -> None:
         one(args)
         return
     args.out.mkdir(parents=True, exist_ok=True)
-    report = throughput(args) if args.mode == "throughput" else peak_rss(args)
-    print(json.dumps(report, indent=1))
+    if args.mode == "throughput":
+        sections = throughput(args)
+        if not args.no_preprocessing:
+            sections.append(preprocessing_section())
+    else:
+        sections = readers(args) if args.mode == "readers" else peak_rss(args)
+    for section in sections:
+        print(f"\n## {section['heading']}")
+        if section.get("text"):
+            print(section["text"])
+        print(" | ".join(section["columns"]))
+        for row in section["rows"]:
+            print(" | ".join(row))
+    if args.write:
+        write(sections, args.mode if args.mode != "rss" or not args.fixed_mmap_threshold else "rss-mmap")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import openslide
 from PIL import Image
 
 from fusecpath.errors import FusecpathError
+from fusecpath.slides.tiles import TileDecodeError, TileLevels
 
 Image.MAX_IMAGE_PIXELS = None  # plain images can be whole slides; they are ours to read, not a bomb
 
@@ -66,10 +67,12 @@ class SlideInfo:
 class Slide:
     """A whole-slide image with a known microns-per-pixel at level 0."""
 
-    def __init__(self, path: str | Path, mpp: float | None = None):
+    def __init__(self, path: str | Path, mpp: float | None = None, direct_tiles: bool = True):
         self.path = Path(path)
         self.id = slide_id(self.path)
         self._osr = _open(self.path)
+        self._tiles: TileLevels | None = None
+        self._tiles_checked = not direct_tiles or isinstance(self._osr, openslide.ImageSlide)
         file_mpp = _file_mpp(self._osr)
         if file_mpp is not None:
             self.mpp, self.mpp_source = file_mpp, "file"
@@ -132,9 +135,18 @@ class Slide:
         return best
 
     def set_tile_cache(self, capacity: int) -> None:
-        """Keep up to ``capacity`` bytes of decoded tiles (OpenSlide formats; plain images have none)."""
+        """Keep up to ``capacity`` bytes of decoded tiles (tiled formats; plain images have none)."""
         if isinstance(self._osr, openslide.OpenSlide):
             self._osr.set_cache(openslide.OpenSlideCache(capacity))
+        if (tiles := self.tile_levels()) is not None:
+            tiles.cache_bytes = capacity
+
+    def tile_levels(self) -> TileLevels | None:
+        """The levels decoded directly from the file's tiles (None: OpenSlide reads everything)."""
+        if not self._tiles_checked:
+            self._tiles_checked = True
+            self._tiles = TileLevels.open(self.path, self.level_dimensions)
+        return self._tiles
 
     def patch_size_level0(self, mpp: float, read_px: int) -> float:
         """The side, in level-0 pixels, of a ``read_px`` patch at ``mpp`` (not rounded)."""
@@ -143,7 +155,19 @@ class Slide:
     # ------------------------------------------------------------------ pixels
     def read_rgb(self, x: int, y: int, level: int, width: int, height: int) -> np.ndarray:
         """(height, width, 3) uint8 at ``level``, the region's top-left (x, y) given at level 0;
-        transparent pixels (outside the scanned area) become white."""
+        transparent pixels (outside the scanned area) become white. Levels that ``tile_levels`` serves
+        are decoded straight from the file's tiles (same pixels), when (x, y) falls on the level's grid."""
+        tiles = self.tile_levels()
+        if tiles is not None and tiles.has(level):
+            ds = self.level_downsamples[level]
+            lx, ly = x / ds, y / ds
+            if abs(lx - round(lx)) < 1e-6 and abs(ly - round(ly)) < 1e-6:
+                try:
+                    return tiles.read(level, round(lx), round(ly), int(width), int(height))
+                except TileDecodeError as exc:
+                    raise SlideError(
+                        f"{self.path.name}: tiles cannot be decoded ({exc}); the file is damaged"
+                    ) from exc
         try:
             region = self._osr.read_region((int(x), int(y)), level, (int(width), int(height)))
         except openslide.OpenSlideError as exc:
@@ -185,6 +209,8 @@ class Slide:
         return np.concatenate(bands, axis=0), w / size[0]
 
     def close(self) -> None:
+        if self._tiles is not None:
+            self._tiles.close()
         self._osr.close()
 
     def __enter__(self) -> Slide:
@@ -245,6 +271,7 @@ def _file_mpp(osr: openslide.AbstractSlide) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def open_slide(path: str | Path, mpp: float | None = None) -> Slide:
-    """Open ``path``; ``mpp`` is used only when the file does not say its microns per pixel."""
-    return Slide(path, mpp=mpp)
+def open_slide(path: str | Path, mpp: float | None = None, direct_tiles: bool = True) -> Slide:
+    """Open ``path``; ``mpp`` is used only when the file does not say its microns per pixel.
+    ``direct_tiles=False`` reads every pixel through OpenSlide."""
+    return Slide(path, mpp=mpp, direct_tiles=direct_tiles)
