@@ -3,8 +3,10 @@
 #
 #   step 1  the GPU, torch and CUDA versions;
 #   step 2  the CUDA-relevant tests (tests/test_fusion_model.py's CUDA test must pass, not skip);
-#   step 3  UNI (ViT-L/16, random weights) on the GPU: raw model patches/s at batch 256 (fp32, bf16 and
-#           fp16 autocast), raw slide reads, and `extract` patches/s on synthetic slides (benchmarks/gpu_fm.py);
+#   step 3  benchmarks/extract.py --device cuda on synthetic slides: raw read + decode by the reader
+#           processes, trivial-encoder extraction, one pass vs three passes, and a ViT-L/16 (random weights,
+#           bf16): raw model patches/s, extraction patches/s and extraction / min(read, model) (goal >= 0.9);
+#           its JSON goes to $OUT/extract.json;
 #   step 4  `fusecpath extract --device cuda` of the built-in encoders and `fusecpath fuse --device cuda` on a
 #           synthetic cohort: the fusion trains and predicts on CUDA end to end (table, wall times,
 #           peak CUDA memory; metrics.json is copied to $OUT).
@@ -26,10 +28,10 @@ OUT=${OUT:-/tmp/gpu-check}
 WORK=${GPU_CHECK_WORK:-/tmp/gpu-check-work}
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1  # the machine has no network
 if [ "$SMALL" = 1 ]; then
-    FM_ARGS="--small --slides 2 --width-um 2300 --height-um 1800 --workers 1 --batch-size 64"
+    FM_ARGS="--slides 2 --width-um 2300 --height-um 1800 --workers 1 --batch-size 32 --repeat 1"
     FUSE_SLIDES=12 EPOCHS=2 WORKERS=1
 else
-    FM_ARGS="--slides 6 --width-um 9200 --height-um 7200 --workers 12 --batch-size 256"
+    FM_ARGS="--slides 4 --width-um 9200 --height-um 7200 --workers 12 --batch-size 256 --repeat 1"
     FUSE_SLIDES=20 EPOCHS=10 WORKERS=8
 fi
 BUILTIN=hed-stain,gabor-texture,random-cnn,mean-hed-stain
@@ -73,8 +75,14 @@ tests() {
 }
 
 fm_throughput() {
+    local results=benchmarks/results/extract.json rc
+    [ -f "$results" ] && cp "$results" "$WORK/extract.json.before"
     # shellcheck disable=SC2086
-    $PY benchmarks/gpu_fm.py --device "$DEVICE" --out "$WORK/fm" $FM_ARGS
+    $PY benchmarks/extract.py --device "$DEVICE" --out "$WORK/extract" --no-preprocessing --write $FM_ARGS
+    rc=$?
+    [ -f "$results" ] && cp "$results" "$OUT/extract.json"
+    [ -f "$WORK/extract.json.before" ] && cp "$WORK/extract.json.before" "$results"  # the checkout stays as it was
+    return "$rc"
 }
 
 fuse_end_to_end() {
@@ -103,7 +111,7 @@ main() {
     fi
     step 1 "GPU, torch, CUDA" versions
     step 2 "CUDA-relevant tests" tests
-    step 3 "UNI throughput: raw model, raw reads, extract" fm_throughput
+    step 3 "extraction throughput: reads, trivial encoders, ViT-L bf16 model vs extraction" fm_throughput
     step 4 "extract + fuse --device $DEVICE on a synthetic cohort" fuse_end_to_end
     echo
     echo "== done: $FAILED step(s) failed, $SECONDS s =="

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -271,7 +272,10 @@ def _file_mpp(osr: openslide.AbstractSlide) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def open_slide(path: str | Path, mpp: float | None = None, direct_tiles: bool = True) -> Slide:
+def open_slide(path: str | Path, mpp: float | None = None, direct_tiles: bool | None = None) -> Slide:
     """Open ``path``; ``mpp`` is used only when the file does not say its microns per pixel.
-    ``direct_tiles=False`` reads every pixel through OpenSlide."""
+    ``direct_tiles=False`` (default: unless the environment sets ``FUSECPATH_READER=openslide``) reads
+    every pixel through OpenSlide."""
+    if direct_tiles is None:
+        direct_tiles = os.environ.get("FUSECPATH_READER", "").lower() != "openslide"
     return Slide(path, mpp=mpp, direct_tiles=direct_tiles)
