@@ -62,23 +62,17 @@ def center_crop(x: torch.Tensor, size: int) -> torch.Tensor:
     return x[..., top : top + size, left : left + size]
 
 
-NORMALISE_CHUNK_BYTES = 1 << 21  # uint8 -> float in pieces of about this many output bytes (cache-resident)
-
-
-def normalise(x: torch.Tensor, spec: EncoderSpec) -> torch.Tensor:
+def normalise(x: torch.Tensor, spec: EncoderSpec, out: torch.Tensor | None = None) -> torch.Tensor:
     """uint8 -> ToTensor then Normalize, the same operations as torchvision's (float input in [0, 1]:
-    Normalize only), into a new contiguous float32 tensor; on the CPU a few patches at a time, so each
-    piece stays in cache through the four steps."""
+    Normalize only), into ``out`` (a float32 tensor of x's shape, reused across batches: fresh large
+    buffers cost page faults) or a new one."""
     mean = torch.tensor(spec.mean, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(spec.std, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
     if x.dtype != torch.uint8:
         return (x - mean) / std
-    out = torch.empty(x.shape, dtype=torch.float32, device=x.device)
-    step = len(x) if x.device.type != "cpu" else max(1, NORMALISE_CHUNK_BYTES // (4 * x[0].numel()))
-    for start in range(0, len(x), step):
-        piece = out[start : start + step]
-        piece.copy_(x[start : start + step]).div_(255.0).sub_(mean).div_(std)
-    return out
+    if out is None or out.shape != x.shape:
+        out = torch.empty(x.shape, dtype=torch.float32, device=x.device)
+    return out.copy_(x).div_(255.0).sub_(mean).div_(std)
 
 
 def denormalise(x: torch.Tensor, spec: EncoderSpec) -> torch.Tensor:
@@ -87,11 +81,13 @@ def denormalise(x: torch.Tensor, spec: EncoderSpec) -> torch.Tensor:
     return x * std + mean
 
 
-def preprocess(patches: torch.Tensor, spec: EncoderSpec, in_float: bool | None = None) -> torch.Tensor:
+def preprocess(
+    patches: torch.Tensor, spec: EncoderSpec, in_float: bool | None = None, out: torch.Tensor | None = None
+) -> torch.Tensor:
     """uint8 patches as read (read_px square, on any device) -> the normalised float32 input
     (B, 3, input_px, input_px): resize to ``resize_px`` (or straight to ``input_px``), centre-crop to
     ``input_px`` when ``crop``, then ToTensor and Normalize with the spec's mean and std. ``in_float``:
-    see ``resize``."""
+    see ``resize``; ``out``: see ``normalise``."""
     if spec.input_px is None:
         raise ValueError(f"{spec.name} is a slide encoder: it takes features, not pixels")
     x = to_uint8(patches)
@@ -100,4 +96,4 @@ def preprocess(patches: torch.Tensor, spec: EncoderSpec, in_float: bool | None =
         x = center_crop(x, spec.input_px)
     else:
         x = resize(x, spec.input_px, spec.interpolation, in_float)
-    return normalise(x, spec)
+    return normalise(x, spec, out)

@@ -216,6 +216,7 @@ class Extractor:
         self.torch, self.job, self.progress = torch, job, progress
         self.device = torch.device(job.device)
         self.models: dict[str, Any] = {}
+        self._buffers: dict[tuple, Any] = {}  # CPU: staging and input tensors reused batch after batch
         self.readers = ReaderPool(job.workers)  # forked before models load and threads start
         self.writer = FeatureWriter()
 
@@ -285,10 +286,21 @@ class Extractor:
                 datasets[spec.name].attrs.update(_fm_attrs(spec, group))
 
     def _upload(self, pixels):
-        """uint8 pixels to the device: pinned and non-blocking on CUDA."""
+        """uint8 pixels out of the readers' shared memory onto the device: pinned and non-blocking on
+        CUDA; on the CPU one sequential copy into a reused buffer (strided reads of shared memory are slow)."""
         if self.device.type == "cuda":
             return pixels.pin_memory().to(self.device, non_blocking=True)
-        return pixels
+        staging = self._buffer(("pixels",), pixels)
+        return staging.copy_(pixels)
+
+    def _buffer(self, key: tuple, like, shape=None, dtype=None):
+        """A CPU tensor kept for ``key``, grown to ``shape`` (default: like's) and cut to it."""
+        shape = tuple(shape or like.shape)
+        dtype = dtype or like.dtype
+        held = self._buffers.get(key)
+        if held is None or held.shape[1:] != shape[1:] or held.dtype != dtype or len(held) < shape[0]:
+            held = self._buffers[key] = self.torch.empty(shape, dtype=dtype)
+        return held[: shape[0]]
 
     def _embed_group(self, group: ReadGroup, pixels, datasets: dict[str, h5py.Dataset], start: int) -> None:
         """Each FM of the group embeds the same pixels; FMs with the same preprocessing share its output."""
@@ -298,7 +310,13 @@ class Extractor:
         for spec in group.specs:
             key = (spec.input_px, spec.resize_px, spec.crop, spec.interpolation, spec.mean, spec.std)
             if key not in inputs:
-                inputs[key] = preprocess(pixels, spec)
+                out = None
+                if self.device.type == "cpu":
+                    side = spec.input_px
+                    out = self._buffer(
+                        ("input", *key), pixels, (len(pixels), 3, side, side), self.torch.float32
+                    )
+                inputs[key] = preprocess(pixels, spec, out=out)
             with self.autocast(spec):
                 features = self.model(spec)(inputs[key])
             features = features.float().reshape(len(pixels), -1)

@@ -35,6 +35,8 @@ class FeatureWriter:
             event = torch.cuda.Event()
             event.record()
             features = host
+        else:
+            features = features.clone()  # the model may return a view of an input buffer reused next batch
         self._queue.put((dataset, start, features, event))
 
     def _run(self) -> None:
