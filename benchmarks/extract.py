@@ -64,18 +64,14 @@ class ChannelStats(nn.Module):
         return torch.cat([mean, var], dim=1)
 
 
-def build_trivial(spec: EncoderSpec) -> nn.Module:
+def load_trivial(spec: EncoderSpec, device: str = "cpu", weights: None = None) -> nn.Module:
     return ChannelStats()
 
 
-def build_vitl(spec: EncoderSpec) -> nn.Module:
+def load_vitl(spec: EncoderSpec, device: str = "cpu", weights: None = None) -> nn.Module:
     import timm
 
-    return (
-        timm.create_model("vit_large_patch16_224", pretrained=False, num_classes=0)
-        .eval()
-        .to(spec.arch["device"])
-    )
+    return timm.create_model("vit_large_patch16_224", pretrained=False, num_classes=0).to(device)
 
 
 def trivial_spec(name: str = "trivial", mpp: float = 0.5, read_px: int = 256) -> EncoderSpec:
@@ -84,11 +80,11 @@ def trivial_spec(name: str = "trivial", mpp: float = 0.5, read_px: int = 256) ->
         name=name,
         level="patch",
         embed_dim=6,
-        loader="__main__:build_trivial",
+        loader="__main__:load_trivial",
         mpp=mpp,
         read_px=read_px,
         input_px=read_px,
-        pooling="statistics",
+        pooling="model",
     )
 
 
@@ -98,7 +94,7 @@ def vitl_spec() -> EncoderSpec:
         name="vit-large-random",
         level="patch",
         embed_dim=1024,
-        loader="__main__:build_vitl",
+        loader="__main__:load_vitl",
         read_px=256,
         resize_px=224,
         input_px=224,
@@ -146,7 +142,7 @@ def timed_extract(slides, fms, out: Path, args) -> tuple[int, float]:
 
 def model_throughput(spec: EncoderSpec, device: str, batch_size: int, batches: int = 20) -> float:
     """Patches/s of the model alone on random input (bf16 autocast), after a warm-up."""
-    model = build_vitl(spec).eval().to(device)
+    model = load_vitl(spec, device).eval()
     x = torch.randn(batch_size, 3, 224, 224, device=device)
     with torch.inference_mode(), torch.autocast(device, dtype=torch.bfloat16):
         for _ in range(3):
