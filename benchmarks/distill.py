@@ -38,11 +38,11 @@ import torch
 from scipy import stats
 
 from fusecpath.files import write_atomic
-from fusecpath.fusion.fuse import FuseOptions, cluster_cohort, fused_config, load_cohort, split_fms
+from fusecpath.fusion.cohort import open_ready_cohort
+from fusecpath.fusion.fuse import FuseOptions, fused_config, split_fms
 from fusecpath.fusion.methods import FuseCPathMethod, LinearMethod, slide_vectors
 from fusecpath.synthetic.features import make_feature_cohort
 from fusecpath.training.folds import inner_split, kfold, strata
-from fusecpath.training.labels import read_labels
 from fusecpath.training.loop import TrainConfig, predict, train
 from fusecpath.training.tasks import Task
 
@@ -82,11 +82,13 @@ def run_seed(seed: int, args: argparse.Namespace, root: Path) -> dict[str, list[
     )  # fmt: skip
     store = labels_csv.parent / "features"
     patch_fms, slide_fms = split_fms([*args.fms, SLIDE_FM])
-    lab = read_labels(labels_csv, "classification", n_folds=args.folds)
-    cohort = load_cohort(store, lab, patch_fms, slide_fms)
-    cluster_cohort(cohort, store, patch_fms, args.clusters, seed, lambda _: None)
+    ready = open_ready_cohort(
+        store, labels_csv, "classification", patch_fms, slide_fms, args.folds, args.clusters, seed,
+        root / f"seed{seed}" / "run",
+    )  # fmt: skip
+    lab, cohort = ready.labels, ready.slides
     options = FuseOptions(
-        seed=seed, n_clusters=args.clusters, per_cluster=args.per_cluster, n_bags=args.bags,
+        seeds=[seed], n_clusters=args.clusters, per_cluster=args.per_cluster, n_bags=args.bags,
         arch={"hidden": args.hidden, "n_heads": 4, "attn_dim": 32},
     )  # fmt: skip
     methods = methods_for(cohort, fused_config(patch_fms, slide_fms, options), args, seed)

@@ -381,19 +381,30 @@ def _add_fusion_commands(app: typer.Typer) -> None:
         slides: Annotated[
             str | None, typer.Option("--slides", help="Folder of slides; missing features are extracted.")
         ] = None,
-        folds: Annotated[int, typer.Option(help="Cross-validation folds (split by patient).")] = 5,
-        epochs: Annotated[int, typer.Option(help="Training epochs of every model.")] = 30,
-        seed: Annotated[int, typer.Option(help="Seed of folds, clusters, bags and training.")] = 0,
+        preset: Annotated[
+            str | None,
+            typer.Option(help="paper (GPU-sized) or fast (CPU-sized); default: paper on CUDA, else fast."),
+        ] = None,
+        folds: Annotated[int | None, typer.Option(help="Cross-validation folds (split by patient).")] = None,
+        seeds: Annotated[
+            str | None, typer.Option(help="Seeds, comma-separated: the whole cross-validation once per seed.")
+        ] = None,
+        seed: Annotated[int | None, typer.Option(help="One seed (same as --seeds N).")] = None,
+        epochs: Annotated[int | None, typer.Option(help="Training epochs of every model.")] = None,
         device: Annotated[str, typer.Option(help="torch device: cpu, cuda, cuda:1, ...")] = "cpu",
         baselines: Annotated[
-            bool, typer.Option("--baselines/--no-baselines", help="Also run the baselines.")
+            bool, typer.Option("--baselines/--no-baselines", help="Also run the ablations and baselines.")
         ] = True,
-        clusters: Annotated[int, typer.Option(help="K, clusters a slide.")] = 50,
+        models: Annotated[
+            str | None,
+            typer.Option(help="MIL baselines to run, comma-separated (r2tmil,abmil,transmil,clam,dsmil)."),
+        ] = None,
+        clusters: Annotated[int | None, typer.Option(help="K, clusters a slide.")] = None,
         per_cluster: Annotated[
-            int, typer.Option("--per-cluster", help="N_K, patches a cluster in a bag.")
-        ] = 10,
-        bags: Annotated[int, typer.Option(help="N_R, bags a slide.")] = 50,
-        hidden: Annotated[int, typer.Option(help="Hidden size of the re-embedding.")] = 512,
+            int | None, typer.Option("--per-cluster", help="N_K, patches a cluster in a bag.")
+        ] = None,
+        bags: Annotated[int | None, typer.Option(help="N_R, bags a slide.")] = None,
+        hidden: Annotated[int | None, typer.Option(help="Hidden size of every model.")] = None,
         layer_scale: Annotated[
             float | None,
             typer.Option(
@@ -401,16 +412,16 @@ def _add_fusion_commands(app: typer.Typer) -> None:
             ),
         ] = None,
         cr2t: Annotated[
-            str,
+            str | None,
             typer.Option(
                 "--cr2t",
                 help="fusecpath (a region per cluster) or official (the official code's windows, "
                 "CR-MSA and pooling); docs/method.md.",
             ),
-        ] = "fusecpath",
-        optimizer: Annotated[str, typer.Option(help="sgd (the paper's) or adamw.")] = "sgd",
-        lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-4,
-        batch_size: Annotated[int, typer.Option("--batch-size", help="Bags a batch.")] = 64,
+        ] = None,
+        optimizer: Annotated[str | None, typer.Option(help="sgd (the paper's) or adamw.")] = None,
+        lr: Annotated[float | None, typer.Option(help="Learning rate.")] = None,
+        batch_size: Annotated[int | None, typer.Option("--batch-size", help="Bags a batch.")] = None,
         mpp: Annotated[
             float | None, typer.Option(help="µm/px for slides whose file does not say it.")
         ] = None,
@@ -422,31 +433,41 @@ def _add_fusion_commands(app: typer.Typer) -> None:
         ] = None,
         as_json: JsonOpt = False,
     ) -> None:
-        """Fuse the FMs named (FuseCPath), with baselines on the same folds; print the results table."""
-        from fusecpath.fusion.fuse import FuseOptions
+        """Fuse the FMs named (FuseCPath), with ablations and baselines on the same folds; print the table."""
+        from fusecpath.fusion.fuse import BASELINE_MODELS, FuseOptions, default_preset
         from fusecpath.fusion.fuse import fuse as run_fuse
-        from fusecpath.training.loop import TrainConfig
 
-        if task not in ("classification", "regression", "survival"):
-            raise typer.BadParameter("use classification, regression or survival", param_hint="--task")
         names = [name.strip() for name in fms.split(",") if name.strip()]
-        options = FuseOptions(
-            folds=folds,
-            seed=seed,
-            baselines=baselines,
-            n_clusters=clusters,
-            per_cluster=per_cluster,
-            n_bags=bags,
-            arch={"hidden": hidden, "layer_scale": layer_scale},
-            cr2t=cr2t,
-            mpp=mpp,
-            progress=not as_json,
-            positive=positive,
-            train=TrainConfig(
-                epochs=epochs, optimizer=optimizer, lr=lr, batch_size=batch_size, seed=seed, device=device
-            ),
-        )
-        result = run_fuse(names, labels, task, out, features=features, slides=slides, options=options)
+        chosen = preset or default_preset(device)
+        overrides: dict = {"baselines": baselines, "mpp": mpp, "positive": positive}
+        if cr2t is not None:
+            overrides["cr2t"] = cr2t
+        if seeds is not None or seed is not None:
+            overrides["seeds"] = _int_list(seeds, "--seeds") if seeds is not None else [seed]
+        if models is not None:
+            overrides["models"] = tuple(m.strip() for m in models.split(",") if m.strip()) or BASELINE_MODELS
+        for key, value in (("folds", folds), ("n_clusters", clusters), ("per_cluster", per_cluster)):
+            if value is not None:
+                overrides[key] = value
+        if bags is not None:
+            overrides["n_bags"] = bags
+        overrides["arch"] = {
+            k: v for k, v in (("hidden", hidden), ("layer_scale", layer_scale)) if v is not None
+        }
+        train = {"epochs": epochs, "optimizer": optimizer, "lr": lr, "batch_size": batch_size}
+        overrides["train"] = {"device": device, **{k: v for k, v in train.items() if v is not None}}
+        options = FuseOptions.from_preset(chosen, **overrides)
+        if not as_json:
+            source = "--preset" if preset else f"default for {device}"
+            typer.echo(
+                f"fuse: preset {chosen} ({source}): {options.folds} folds x seeds {options.seeds}, "
+                f"K {options.n_clusters} x {options.per_cluster} patches, {options.n_bags} bags, "
+                f"{options.train.epochs} epochs {options.train.optimizer} lr {options.train.lr:g}",
+                err=True,
+            )
+        with _fuse_progress(enabled=not as_json) as on_progress:
+            options.on_progress = on_progress
+            result = run_fuse(names, labels, task, out, features=features, slides=slides, options=options)
         from fusecpath.training.distributed import current
 
         if not current().is_main:  # under torchrun, rank 0 reports
@@ -470,6 +491,62 @@ def _add_fusion_commands(app: typer.Typer) -> None:
             + (f", {result.checkpoint.name}/" if result.checkpoint else "")
             + f" ({result.seconds:.0f} s)"
         )
+
+
+def _int_list(text: str, flag: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise typer.BadParameter(
+            f"use integers separated by commas, e.g. 0,1,2 (not {text!r})", param_hint=flag
+        ) from None
+
+
+@contextlib.contextmanager
+def _fuse_progress(enabled: bool) -> Iterator[Callable[[int, int, str], None] | None]:
+    """A rich progress bar with ETA over a fuse run's training epochs, and its log lines above it."""
+    import logging
+
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.logging import RichHandler
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(
+        TextColumn("[bold]fuse[/bold]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("epochs"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        TextColumn("{task.description}"),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    handler = RichHandler(console=bar.console, show_time=False, show_path=False, show_level=False)
+    logger = logging.getLogger("fusecpath.fuse")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    task_id = bar.add_task("", total=None)
+
+    def update(done: int, total: int, what: str) -> None:
+        bar.update(task_id, completed=done, total=total, description=what)
+
+    try:
+        with bar:
+            yield update
+    finally:
+        logger.removeHandler(handler)
 
 
 def _add_hub_commands(app: typer.Typer) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ import torch
 from fusecpath.api import fm_records
 from fusecpath.features.store import feature_path, open_features
 from fusecpath.fusion import FusedModel, FuseOptions, fuse, predict_slide
-from fusecpath.fusion.fuse import cluster_key
+from fusecpath.fusion.cohort import cluster_key
 from fusecpath.synthetic.features import write_feature_store
 from fusecpath.training.labels import LabelsError
 from fusecpath.training.loop import TrainConfig
@@ -38,7 +39,7 @@ def _options(**kw):
         arch={"hidden": 16, "n_heads": 2},
         train=TrainConfig(epochs=2, optimizer="adamw", lr=1e-3, batch_size=8),
         progress=False,
-        **kw,
+        **{"models": ("abmil",), **kw},
     )
 
 
@@ -65,9 +66,12 @@ def test_fuse_writes_every_report_file_and_a_loadable_model(cohort, tmp_path):
         rows = list(csv.DictReader(handle))
     assert len(rows) == 12 * len(names) and {"prob_neg", "prob_pos", "fold", "patient_id"} <= set(rows[0])
     assert (run / "roc.png").stat().st_size > 1000
-    # Clusters were cached next to the features, under a key of the FMs' fingerprints, K and seed.
+    # Clusters were cached in the run folder under a key of the FMs' fingerprints, K and seed; the
+    # feature files were only read.
     key = cluster_key(fm_records(["hed-stain", "gabor-texture"]), 4, 0)
-    assert open_features(feature_path(cohort / "features", "TCGA-AA-0000-01Z")).has(key)
+    assert len(list((run / "cache" / "clusters" / key).glob("*.npy"))) == 12
+    stored = open_features(feature_path(cohort / "features", "TCGA-AA-0000-01Z")).datasets()
+    assert not [name for name in stored if name.startswith("clusters")]
     # The final model reloads from its checkpoint folder and predicts a slide with per-patch attention.
     model = FusedModel.from_pretrained(result.checkpoint)
     config = json.loads((result.checkpoint / "config.json").read_text())
@@ -77,6 +81,96 @@ def test_fuse_writes_every_report_file_and_a_loadable_model(cohort, tmp_path):
     pred = predict_slide(model, {fm: feats.patch(fm) for fm in ("hed-stain", "gabor-texture")}, feats.coords)
     assert pred.output.shape == (2,) and pred.output.sum() == pytest.approx(1.0, abs=1e-5)
     assert pred.attention.shape == (48,) and np.nanmin(pred.attention) >= 0
+
+
+def test_seeds_give_intervals_every_fold_score_and_paired_comparisons(cohort, tmp_path):
+    """Two seeds x 3 folds: every metric carries mean, std, ci95 and the 6 fold scores; every other
+    method is compared with fusecpath per metric; the progress callback counts every epoch of the run."""
+    seen: list[tuple[int, int]] = []
+    options = _options(seeds=[0, 1], models=("r2tmil",), final_fit=False)
+    options.train.epochs = 1
+    options.on_progress = lambda done, total, what: seen.append((done, total))
+    result = fuse(
+        FMS,
+        cohort / "labels.csv",
+        "classification",
+        tmp_path / "run",
+        features=cohort / "features",
+        options=options,
+    )
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["seeds"] == [0, 1] and metrics["test_train_ratio"] == pytest.approx(0.5, abs=0.1)
+    for values in metrics["methods"].values():
+        for v in values.values():
+            assert len(v["folds"]) == 6 and len(v["ci95"]) == 2
+            finite = [x for x in v["folds"] if np.isfinite(x)]
+            assert v["mean"] == pytest.approx(np.mean(finite))
+            assert v["ci95"][0] <= v["mean"] <= v["ci95"][1]
+    assert set(metrics["comparisons"]) == set(metrics["methods"]) - {"fusecpath"}
+    assert {"r2tmil-hed-stain", "r2tmil-concat", "fusecpath-random-bags"} <= set(metrics["comparisons"])
+    diff = metrics["comparisons"]["r2tmil-concat"]["auroc"]
+    ours, theirs = (np.array(metrics["methods"][m]["auroc"]["folds"]) for m in ("fusecpath", "r2tmil-concat"))
+    assert diff["difference"] == pytest.approx(np.nanmean(ours - theirs))
+    assert isinstance(diff["excludes_zero"], bool)
+    # the two seeds used different folds; predictions.csv has one row per seed, slide and method
+    folds = json.loads((tmp_path / "run" / "folds.json").read_text())
+    assert {f["seed"] for f in folds} == {0, 1}
+    assert len(result.predictions.read_text().splitlines()) == 1 + 2 * 12 * len(metrics["methods"])
+    assert seen[-1][0] == seen[-1][1] == 2 * 3 * len(metrics["methods"])
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["options"]["seeds"] == [0, 1] and run["options"]["preset"] == "custom"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"task": "survivall"}, "--task must be one of"),
+        ({"fms": ["no-such-fm"]}, "no-such-fm"),
+        ({"seeds": []}, "--seeds must be"),
+        ({"seeds": [0, 0]}, "repeats a seed"),
+        ({"folds": 1}, "--folds must be at least 2"),
+        ({"models": ("abmil", "gnn")}, "unknown baseline 'gnn'"),
+        ({"labels": "missing.csv"}, "no such labels file"),
+    ],
+)
+def test_fuse_checks_its_inputs_before_any_work(cohort, tmp_path, change, message):
+    from fusecpath.errors import FusecpathError
+
+    args = {"fms": FMS, "labels": cohort / "labels.csv", "task": "classification"}
+    args.update({k: v for k, v in change.items() if k in args})
+    if "labels" in change:
+        args["labels"] = tmp_path / change["labels"]
+    options = replace(_options(), **{k: v for k, v in change.items() if k not in args and k != "labels"})
+    with pytest.raises(FusecpathError, match=message):
+        fuse(
+            args["fms"],
+            args["labels"],
+            args["task"],
+            tmp_path / "run",
+            features=cohort / "features",
+            options=options,
+        )
+    assert not (tmp_path / "run").exists()
+
+
+def test_presets_default_by_device_and_flags_override():
+    from fusecpath.fusion.fuse import default_preset
+
+    assert default_preset("cuda:0") == "paper" and default_preset("cpu") == "fast"
+    paper = FuseOptions.from_preset("paper")
+    assert (paper.n_clusters, paper.per_cluster, paper.train.optimizer, paper.train.epochs) == (
+        50,
+        10,
+        "sgd",
+        30,
+    )
+    fast = FuseOptions.from_preset("fast", n_bags=3, train={"epochs": 2})
+    assert (
+        fast.preset == "fast"
+        and fast.n_bags == 3
+        and fast.train.epochs == 2
+        and fast.train.optimizer == "adamw"
+    )
 
 
 def test_regression_and_survival_run(cohort, tmp_path):

@@ -22,7 +22,9 @@ def _tiny(**kw):
     from fusecpath.fusion import FuseOptions
     from fusecpath.training.loop import TrainConfig
 
-    settings = dict(folds=3, n_clusters=4, per_cluster=3, n_bags=3, arch={"hidden": 16, "n_heads": 2})
+    settings = dict(
+        folds=3, n_clusters=4, per_cluster=3, n_bags=3, arch={"hidden": 16, "n_heads": 2}, models=("abmil",)
+    )
     train = TrainConfig(epochs=2, optimizer="adamw", lr=1e-3, batch_size=8)
     return FuseOptions(**{**settings, "train": train, "progress": False, **kw})
 

@@ -11,17 +11,10 @@ import torch
 from fusecpath.checkpoint.folder import read_checkpoint
 from fusecpath.features.store import feature_path, open_features
 from fusecpath.fusion import FusedModel, predict_slide
-from fusecpath.fusion.fuse import (
-    FuseOptions,
-    cluster_cohort,
-    fused_config,
-    load_cohort,
-    save_model,
-    split_fms,
-)
+from fusecpath.fusion.cohort import open_ready_cohort
+from fusecpath.fusion.fuse import FuseOptions, fused_config, save_model, split_fms
 from fusecpath.fusion.methods import FuseCPathMethod
 from fusecpath.synthetic.features import write_feature_store
-from fusecpath.training.labels import read_labels
 from fusecpath.training.loop import TrainConfig, predict, train
 from fusecpath.training.tasks import Task
 
@@ -32,11 +25,12 @@ FMS = ["hed-stain", "gabor-texture", "mean-hed-stain"]
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("scoring")
     labels_csv = write_feature_store(root / "features", n_slides=6, n_patches=30)
-    options = FuseOptions(n_clusters=3, per_cluster=2, n_bags=3, seed=4, arch={"hidden": 16, "n_heads": 2})
+    options = FuseOptions(n_clusters=3, per_cluster=2, n_bags=3, seeds=[4], arch={"hidden": 16, "n_heads": 2})
     patch_fms, slide_fms = split_fms(FMS)
-    labels = read_labels(labels_csv, "classification", n_folds=2)
-    cohort = load_cohort(root / "features", labels, patch_fms, slide_fms)
-    cluster_cohort(cohort, root / "features", patch_fms, options.n_clusters, options.seed, lambda _: None)
+    ready = open_ready_cohort(
+        root / "features", labels_csv, "classification", patch_fms, slide_fms, 2, 3, 4, root / "run"
+    )
+    labels, cohort = ready.labels, ready.slides
     config = fused_config(patch_fms, slide_fms, options)
     task = Task("classification", classes=labels.classes)
     return root, labels, cohort, config, task

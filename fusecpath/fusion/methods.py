@@ -3,8 +3,9 @@
 - ``FuseCPathMethod``: clustered bags -> CR²T -> ABMIL, plus slide-FM teachers (distillation); with no
   teachers it is the ablation "FuseCPath without distillation". Slides are scored by
   ``fusion.predict.score_bags``, the same function ``fusecpath predict`` uses.
-- ``ABMILMethod``: ABMIL on one patch FM or on several concatenated; trained on random subsets of the
-  same size as a bag (as many per slide and epoch as the fused model sees bags), tested on all patches.
+  With ``regions="random"`` the K regions are random equal groups of patches instead of multi-view
+  clusters: the ablation ``fusecpath-random-bags`` and, with no teachers, R²T-MIL (``r2tmil-*``).
+- the MIL baselines (ABMIL, TransMIL, CLAM, DSMIL) are in ``fusion/baselines.py``;
 - ``LinearMethod``: a linear / logistic / Cox head on one vector a slide (mean-pooled patch features,
   or a slide FM's embedding: the linear probe).
 """
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from fusecpath.fusion.model import ABMILModel, FusedModel, LinearModel
+from fusecpath.fusion.model import FusedModel, LinearModel
 from fusecpath.fusion.predict import score_bags, slide_bags
 from fusecpath.training.data import Cohort
 from fusecpath.training.tasks import Task
@@ -42,6 +43,7 @@ class FuseCPathMethod:
     lam: float = DISTILL_LAMBDA
     teacher_ce: bool = False  # True: teachers also get the task loss; False: only KL, as the official code
     name: str = "fusecpath"
+    regions: str = "clusters"  # "clusters" (multi-view clustering) or "random" (random equal groups)
 
     def __post_init__(self) -> None:
         # the bags as built here go into the model's config, so a checkpoint rebuilds them (slide_bags)
@@ -53,7 +55,14 @@ class FuseCPathMethod:
         self.slide_fms = [fm["name"] for fm in self.config.get("slide_fms", [])]
         self.n_clusters = int(self.config["clustering"]["n_clusters"])
         self._feats = {s: d.concat(self.patch_fms) for s, d in self.cohort.items()}
-        self._bags = {s: slide_bags(self.config, d.clusters, s) for s, d in self.cohort.items()}
+        self._bags = {s: slide_bags(self.config, self._regions(s, d), s) for s, d in self.cohort.items()}
+
+    def _regions(self, slide_id: str, data) -> np.ndarray:
+        if self.regions == "clusters":
+            return data.clusters
+        from fusecpath.fusion.baselines import random_regions
+
+        return random_regions(len(data.coords), self.n_clusters, self.seed, slide_id)
 
     def build(self, task: Task) -> FusedModel:
         return FusedModel({**self.config, "task": task.to_config(), "n_outputs": task.n_outputs})
@@ -99,49 +108,6 @@ class FuseCPathMethod:
 
     def score(self, model: FusedModel, slide_id: str, device: str) -> np.ndarray:
         return score_bags(model, self._feats[slide_id], self._bags[slide_id], device)[0]
-
-
-@dataclass
-class ABMILMethod:
-    cohort: Cohort
-    fms: list[str]
-    bag_size: int = 500
-    n_draws: int = 50
-    hidden: int = 512
-    name: str = "abmil"
-
-    def __post_init__(self) -> None:
-        self._feats = {s: d.concat(self.fms) for s, d in self.cohort.items()}
-
-    def build(self, task: Task) -> ABMILModel:
-        first = next(iter(self.cohort.values()))
-        return ABMILModel([first.patch[fm].shape[1] for fm in self.fms], task.n_outputs, hidden=self.hidden)
-
-    def prepare(self, model: ABMILModel, slide_ids: Sequence[str]) -> None:
-        model.norm.fit(torch.as_tensor(np.concatenate([self._feats[s] for s in slide_ids])))
-
-    def batches(
-        self, slide_ids: Sequence[str], epoch: int, batch_size: int, seed: int
-    ) -> Iterator[tuple[Any, np.ndarray]]:
-        pairs = _shuffled_pairs(len(slide_ids), self.n_draws, epoch, seed)
-        rng = np.random.default_rng([seed, epoch, 1])
-        for start in range(0, len(pairs), batch_size):
-            pos = pairs[start : start + batch_size, 0]
-            feats = [self._feats[slide_ids[i]] for i in pos]
-            size = min(self.bag_size, max(len(f) for f in feats))
-            x = torch.zeros(len(pos), size, feats[0].shape[1])
-            mask = torch.zeros(len(pos), size, dtype=torch.bool)
-            for row, f in enumerate(feats):
-                take = rng.choice(len(f), size=min(size, len(f)), replace=False)
-                x[row, : len(take)] = torch.as_tensor(f[take])
-                mask[row, : len(take)] = True
-            yield (x, mask), pos
-
-    def loss(self, model: ABMILModel, inputs: Any, y: torch.Tensor, task: Task) -> torch.Tensor:
-        return task.loss(model(*inputs), y)
-
-    def score(self, model: ABMILModel, slide_id: str, device: str) -> np.ndarray:
-        return model(torch.as_tensor(self._feats[slide_id])[None].to(device)).float().cpu().numpy()
 
 
 @dataclass

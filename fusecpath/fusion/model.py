@@ -140,24 +140,6 @@ class FusedModel(nn.Module, CheckpointMixin):
         return FusedOutput(self.head(pooled), attention, teacher_logits)
 
 
-class ABMILModel(nn.Module):
-    """Baseline: patch features -> Linear/ReLU/Dropout -> ABMIL -> head (no re-embedding)."""
-
-    def __init__(
-        self, dims: list[int], n_outputs: int, hidden: int = 512, attn_dim: int = 128, dropout: float = 0.25
-    ) -> None:
-        super().__init__()
-        in_dim = sum(dims)
-        self.norm = Standardise(in_dim, dims)
-        self.proj = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Dropout(dropout))
-        self.pool = AttentionPool(hidden, attn_dim)
-        self.head = nn.Linear(hidden, n_outputs)
-
-    def forward(self, patches: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        pooled, _ = self.pool(self.proj(self.norm(patches)), mask)
-        return self.head(pooled)
-
-
 class LinearModel(nn.Module):
     """Baseline: one vector a slide (mean-pooled patch features or a slide FM) -> standardise -> linear."""
 

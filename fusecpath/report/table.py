@@ -1,8 +1,18 @@
-"""The results table: method x metric, mean ± std over folds, the fused row highlighted."""
+"""The results table: method x metric, mean [95 % interval] over every (seed, fold) score, and each
+baseline's paired difference from FuseCPath on the selection metric (* where its interval excludes 0)."""
 
 from __future__ import annotations
 
 from typing import Any
+
+SELECTION = {"classification": "auroc", "regression": "pearson", "survival": "c_index"}
+
+
+def _cell(value: dict[str, Any]) -> str:
+    lo, hi = value.get("ci95", [None, None])
+    if lo is None:
+        return f"{value['mean']:.3f} ± {value['std']:.3f}"
+    return f"{value['mean']:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
 def results_table(metrics: dict[str, Any]):
@@ -10,13 +20,29 @@ def results_table(metrics: dict[str, Any]):
 
     methods = metrics["methods"]
     names = list(next(iter(methods.values())))
-    table = Table(title=f"{metrics['task']}: {metrics['folds']}-fold cross-validation (mean ± std)")
+    seeds = metrics.get("seeds", [0])
+    key = SELECTION.get(metrics["task"], names[0])
+    comparisons = metrics.get("comparisons", {})
+    title = (
+        f"{metrics['task']}: {metrics['folds']}-fold cross-validation x {len(seeds)} seed"
+        f"{'s' if len(seeds) != 1 else ''} — mean [95 % interval]"
+    )
+    table = Table(title=title, caption=f"Δ: fusecpath − method on {key}, paired; * interval excludes 0")
     table.add_column("method")
     for name in names:
         table.add_column(name, justify="right")
+    if comparisons:
+        table.add_column(f"Δ {key} [95 %]", justify="right")
     for method, values in methods.items():
         style = "bold green" if method == "fusecpath" else None
-        table.add_row(
-            method, *(f"{values[m]['mean']:.3f} ± {values[m]['std']:.3f}" for m in names), style=style
-        )
+        row = [method, *(_cell(values[m]) for m in names)]
+        if comparisons:
+            diff = comparisons.get(method, {}).get(key)
+            row.append(
+                ""
+                if diff is None
+                else f"{diff['difference']:+.3f} [{diff['ci95'][0]:+.3f}, {diff['ci95'][1]:+.3f}]"
+                + (" *" if diff["excludes_zero"] else "")
+            )
+        table.add_row(*row, style=style)
     return table

@@ -15,10 +15,16 @@ class SlideData:
     slide: dict[str, np.ndarray] = field(default_factory=dict)  # slide FM -> (D,) float32
     clusters: np.ndarray | None = None  # (N,) multi-view cluster labels
     patch_size_level0: float | None = None
+    _concat: dict[tuple[str, ...], np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     def concat(self, fms: list[str]) -> np.ndarray:
-        """(N, sum D) the chosen patch FMs side by side, in the given order."""
-        return np.concatenate([self.patch[fm] for fm in fms], axis=1).astype(np.float32, copy=False)
+        """(N, sum D) the chosen patch FMs side by side, in the given order; computed once and shared by
+        every method that asks (one copy a slide, however many baselines use it)."""
+        key = tuple(fms)
+        if key not in self._concat:
+            parts = [self.patch[fm].astype(np.float32, copy=False) for fm in fms]
+            self._concat[key] = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+        return self._concat[key]
 
 
 Cohort = dict[str, SlideData]

@@ -7,9 +7,9 @@ keeps the best epoch's weights (validation metric, then validation loss) and nev
 
 from __future__ import annotations
 
-import copy
+import ctypes
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
@@ -88,6 +88,30 @@ def _selection(task: Task, method: Method, model: nn.Module, ids: Sequence[str],
     return (metric if math.isfinite(metric) else -math.inf, -loss)
 
 
+def batches_per_epoch(method: Method, ids: Sequence[str], batch_size: int, seed: int) -> int:
+    """Batches in one epoch: from the method's draws a slide when it says them, else by counting."""
+    draws = getattr(method, "n_bags", None) or getattr(method, "n_draws", None)
+    if draws:
+        return math.ceil(len(ids) * int(draws) / batch_size)
+    return sum(1 for _ in method.batches(ids, 0, batch_size, seed))
+
+
+def release_memory() -> None:
+    """Hand freed heap pages back to the system (glibc): without it the resident size of a long run
+    creeps up as differently sized batch tensors fragment the heap."""
+    global _TRIM
+    if _TRIM is None:
+        try:
+            _TRIM = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):  # not glibc (macOS, Windows, musl): nothing to do
+            _TRIM = False
+    if _TRIM:
+        _TRIM(0)
+
+
+_TRIM: Any = None
+
+
 def train(
     method: Method,
     task: Task,
@@ -97,10 +121,12 @@ def train(
     val_y: np.ndarray,
     cfg: TrainConfig,
     dist: Dist | None = None,
+    on_epoch: Callable[[int], None] | None = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Train on (ids, y), pick the epoch by (val_ids, val_y); returns the best model and a log.
 
     With ``dist`` (torchrun), every rank trains the same model under DDP on its share of each batch.
+    ``on_epoch(epoch)`` is called after each epoch (progress).
     """
     dist = dist or Dist()
     torch.manual_seed(cfg.seed)
@@ -115,7 +141,7 @@ def train(
         opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     else:
         raise ValueError(f"optimizer must be 'sgd' or 'adamw', not {cfg.optimizer!r}")
-    steps = max(1, cfg.epochs * sum(1 for _ in method.batches(ids, 0, cfg.batch_size, cfg.seed)))
+    steps = max(1, cfg.epochs * batches_per_epoch(method, ids, cfg.batch_size, cfg.seed))
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=cfg.lr * cfg.min_lr_ratio)
     targets = task.target_tensor(y)
     net = dist.wrap(model)
@@ -137,6 +163,9 @@ def train(
         )
         if best is None or score > best:
             best, best_epoch = score, epoch
-            best_state = copy.deepcopy(model.state_dict())
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        release_memory()
+        if on_epoch is not None:
+            on_epoch(epoch)
     model.load_state_dict(best_state)
     return model.eval(), {"best_epoch": best_epoch, "history": history}

@@ -1,0 +1,159 @@
+"""Criterion 5 of issue 11, "fusion does no harm", on feature-level cohorts in TRIDENT layout.
+
+    python benchmarks/fusion_evidence.py [--fms uni,conch-v1.5,virchow2] [--slides 100] [--seeds 0]
+                                         [--models r2tmil,abmil] [--epochs 6] [--bags 4] [--write]
+
+For the ``redundant`` design (the first FM carries the signal, the others are weaker) FuseCPath must not
+fall more than 0.05 AUROC below the best single-FM model; for ``complementary`` (each FM blind to a
+different marker) it must beat every single-FM model (paired interval above 0) and stay within 0.05 of
+the best concatenation baseline. Each cohort is written by fusecpath.synthetic.features at the FMs'
+real widths, read by ``fuse --features <TRIDENT job folder>``, and its files are checked byte-identical
+(SHA-256) after the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+MARGIN = 0.05
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def verdict(design: str, metrics: dict) -> tuple[bool, str, dict]:
+    """Whether FuseCPath meets criterion 5 on ``design``, the reason, and the figures it rests on."""
+    methods, comparisons = metrics["methods"], metrics["comparisons"]
+    auroc = {name: values["auroc"]["mean"] for name, values in methods.items()}
+    fused = auroc["fusecpath"]
+    single = {
+        n: a
+        for n, a in auroc.items()
+        if not n.startswith("fusecpath") and not n.endswith("concat") and not n.startswith("linear-")
+    }
+    concat = {n: a for n, a in auroc.items() if n.endswith("-concat")}
+    best_single = max(single, key=single.get)
+    best_concat = max(concat, key=concat.get)
+    figures = {
+        "fused": fused,
+        "best_single": [best_single, single[best_single]],
+        "best_concat": [best_concat, concat[best_concat]],
+    }
+    if design == "redundant":
+        ok = fused >= single[best_single] - MARGIN
+        return (
+            ok,
+            f"fused {fused:.3f} vs best single {best_single} {single[best_single]:.3f} (may fall {MARGIN} below)",
+            figures,
+        )
+    beaten = [n for n in single if comparisons[n]["auroc"]["ci95"][0] > 0]
+    ok = len(beaten) == len(single) and fused >= concat[best_concat] - MARGIN
+    return (
+        ok,
+        f"fused {fused:.3f} beats {len(beaten)}/{len(single)} single-FM models with interval > 0; "
+        f"best concat {best_concat} {concat[best_concat]:.3f} (must be within {MARGIN})",
+        figures,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fms", default="uni,conch-v1.5,virchow2")
+    parser.add_argument("--slides", type=int, default=100)
+    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--models", default="r2tmil,abmil")
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--bags", type=int, default=4)
+    parser.add_argument("--designs", default="redundant,complementary")
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--write", action="store_true", help="save benchmarks/results/fusion_evidence.json")
+    args = parser.parse_args()
+    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    from fusecpath.fusion.fuse import FuseOptions, fuse
+    from fusecpath.synthetic.features import make_feature_cohort
+
+    fms = tuple(args.fms.split(","))
+    seeds = [int(s) for s in args.seeds.split(",")]
+    root = args.out or Path(tempfile.mkdtemp(prefix="fusecpath-evidence-"))
+    rows, detail = [], []
+    for design in args.designs.split(","):
+        labels = make_feature_cohort(root / design, design, args.slides, seed=0, layout="trident", fms=fms)
+        job = next(p for p in (root / design).iterdir() if p.is_dir() and "px_" in p.name)
+        before = _digests(job)
+        options = FuseOptions.from_preset(
+            "fast",
+            seeds=seeds,
+            models=tuple(args.models.split(",")),
+            n_bags=args.bags,
+            train={"epochs": args.epochs},
+            final_fit=False,
+        )
+        start = time.perf_counter()
+        result = fuse(
+            list(fms), labels, "classification", root / design / "run", features=job, options=options
+        )
+        wall = time.perf_counter() - start
+        identical = _digests(job) == before
+        ok, reason, figures = verdict(design, result.metrics)
+        print(
+            f"{design}: {'PASS' if ok else 'FAIL'}: {reason}; TRIDENT files byte-identical: {identical} ({wall:.0f} s)"
+        )
+        rows.append([design, "pass" if ok else "fail", reason, identical, round(wall)])
+        for name, values in result.metrics["methods"].items():
+            a = values["auroc"]
+            diff = result.metrics["comparisons"].get(name, {}).get("auroc")
+            cell = (
+                ""
+                if diff is None
+                else f"{diff['difference']:+.3f} [{diff['ci95'][0]:+.3f}, {diff['ci95'][1]:+.3f}]"
+            )
+            detail.append(
+                [design, name, round(a["mean"], 3), f"[{a['ci95'][0]:.3f}, {a['ci95'][1]:.3f}]", cell]
+            )
+            print(f"  {name:26s} {a['mean']:.3f} [{a['ci95'][0]:.3f}, {a['ci95'][1]:.3f}]  {cell}")
+    if args.write:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from _results import write_results
+
+        text = f"FMs {args.fms}; {args.slides} slides; seeds {args.seeds}; fast preset, {args.epochs} epochs, {args.bags} bags"
+        print(
+            write_results(
+                __file__,
+                "Fusion does no harm (issue 11, criterion 5)",
+                [
+                    {
+                        "heading": "Verdicts",
+                        "text": text,
+                        "columns": ["design", "verdict", "figures", "TRIDENT files unchanged", "seconds"],
+                        "rows": rows,
+                    },
+                    {
+                        "heading": "AUROC by method",
+                        "columns": [
+                            "design",
+                            "method",
+                            "AUROC",
+                            "95 % interval",
+                            "fusecpath − method [95 %]",
+                        ],
+                        "rows": detail,
+                    },
+                ],
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()
