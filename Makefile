@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml $(addsuffix pyproject.toml,$(PLUGIN_DIRS))
 	touch $@
 
 demo: $(STAMP)
-	$(PY) -m fusecpath.demo
+	$(PY) -m fusecpath demo
 
 test: lint
 	$(PY) -m pytest -q

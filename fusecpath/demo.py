@@ -13,15 +13,17 @@
 What the table shows is whatever the run measured, ties and losses included; every model given both FMs
 can do well on this design, so the interesting rows are the single-FM ones and the intervals.
 Pixel-level cohorts (``fusecpath synth``) remain the test bed for extraction.
-Set FUSECPATH_DEMO_DIR to choose the folder (default ./demo-output), FUSECPATH_DEMO_SEEDS (default 0,1,2).
+Run it as ``fusecpath demo [--out DIR] [--seeds 0,1,2]`` (``make demo``); the folder defaults to
+./demo-output, or FUSECPATH_DEMO_DIR.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import time
+import logging
 from pathlib import Path
+
+log = logging.getLogger("fusecpath.demo")
 
 PATCH_FMS = ("hed-stain", "gabor-texture")
 SLIDE_FMS = ("mean-hed-stain",)
@@ -41,52 +43,36 @@ def demo_options(seeds: list[int]):
     )
 
 
-def main() -> None:
-    import logging
+def run_demo(out: Path, seeds: list[int], on_progress=None):
+    """Write (or reuse) the demo cohort under ``out`` and fuse it; returns fuse's FuseResult.
 
+    Steps are reported through the ``fusecpath.demo`` logger; ``on_progress`` is fuse's progress callback.
+    """
     import torch
-    from rich.console import Console
-    from rich.logging import RichHandler
 
     from fusecpath.fusion.fuse import fuse
-    from fusecpath.report.table import results_table
     from fusecpath.synthetic.features import make_feature_cohort
 
-    console = Console()
-    out = Path(os.environ.get("FUSECPATH_DEMO_DIR", "demo-output"))
-    seeds = [int(s) for s in os.environ.get("FUSECPATH_DEMO_SEEDS", "0,1,2").split(",")]
     cohort, run = out / "complementary", out / "run"
-    start = time.perf_counter()
     labels, truth = cohort / "labels.csv", cohort / "ground_truth.json"
     written = json.loads(truth.read_text()) if labels.is_file() and truth.is_file() else {}
     if written.get("design") == "complementary" and len(written.get("slides", {})) == N_SLIDES:
-        console.print(f"[bold]1. cohort[/bold]: reusing {cohort}")
+        log.info("1. cohort: reusing %s", cohort)
     else:
-        console.print(
-            f"[bold]1. cohort[/bold]: {N_SLIDES} slides of complementary features into {cohort} ..."
-        )
+        log.info("1. cohort: %d slides of complementary features into %s ...", N_SLIDES, cohort)
         labels = make_feature_cohort(
             cohort, "complementary", N_SLIDES, seed=0, layout="trident", fms=PATCH_FMS, slide_fms=SLIDE_FMS
         )
     features = Path(json.loads(truth.read_text())["features"])
-
     torch.set_num_threads(1)  # small models: one thread is as fast, and never oversubscribes a shared CPU
-    logging.getLogger("fusecpath.fuse").addHandler(RichHandler(console=console, show_path=False))
-    logging.getLogger("fusecpath.fuse").setLevel(logging.INFO)
-    options = demo_options(seeds)
-    console.print(
-        f"[bold]2. fuse[/bold]: {', '.join(PATCH_FMS)} fused, {', '.join(SLIDE_FMS)} as teacher; ablations "
-        f"and baselines; 3 folds x seeds {seeds} (preset fast, small dims) ..."
+    log.info(
+        "2. fuse: %s fused, %s as teacher; ablations and baselines; 3 folds x seeds %s (preset fast, small dims) ...",
+        ", ".join(PATCH_FMS),
+        ", ".join(SLIDE_FMS),
+        seeds,
     )
-    fused = fuse(
+    options = demo_options(seeds)
+    options.on_progress = on_progress
+    return fuse(
         list(PATCH_FMS + SLIDE_FMS), labels, "classification", run, features=features, options=options
     )
-    console.print(results_table(fused.metrics))
-    console.print(
-        f"report: {run}/metrics.json, predictions.csv, {fused.plot.name}, model/ "
-        f"({time.perf_counter() - start:.0f} s in all)"
-    )
-
-
-if __name__ == "__main__":
-    main()
