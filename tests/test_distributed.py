@@ -76,8 +76,8 @@ def test_two_gloo_ranks_equal_one_process(tmp_path):
         timeout=600,
     )
     assert two.returncode == 0, two.stderr
-    assert "rank 0: fold" in two.stderr and "rank 1: fold" in two.stderr, "both ranks trained"
-    # Each (fold, method) job trains with the same seed on one rank, so the tolerance is zero.
+    assert "rank 0: seed 0 fold" in two.stderr and "rank 1: seed 0 fold" in two.stderr, "both ranks trained"
+    # Each (seed, fold, method) job trains with its own seed on one rank, so the tolerance is zero.
     for name in ("metrics.json", "predictions.csv", "folds.json"):
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
     assert (tmp_path / "two" / "model" / "model.safetensors").is_file()

@@ -31,6 +31,7 @@ import h5py
 import numpy as np
 
 from fusecpath.errors import FusecpathError
+from fusecpath.files import replacing
 
 FORMAT = "fusecpath-features"
 VERSION = 1
@@ -53,10 +54,6 @@ def feature_path(out_dir: str | Path, slide_id: str) -> Path:
 def lock_path(path: str | Path) -> Path:
     path = Path(path)
     return path.with_name(path.name + ".lock")
-
-
-def _tmp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
 
 # ---------------------------------------------------------------------------------------------- locks
@@ -131,15 +128,6 @@ def slide_lock(path: str | Path, wait: float = 0.0) -> Iterator[None]:
 # ---------------------------------------------------------------------------------------------- writes
 
 
-def _fsync_dir(directory: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def _dropped(name: str, drop: Iterable[str]) -> bool:
     return any(name == d or name.startswith(d.rstrip("/") + "/") for d in drop)
 
@@ -172,24 +160,16 @@ def updating(
     stored file is left as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with slide_lock(path, wait=wait) if lock else contextlib.nullcontext():
-        tmp = _tmp_path(path)
-        try:
-            with h5py.File(tmp, "w") as out:
-                if path.exists() and not fresh:
-                    try:
-                        with h5py.File(path, "r") as old:
-                            _copy_except(old, out, set(drop))
-                    except OSError:  # a corrupt file is rebuilt from scratch
-                        out.clear()
-                        out.attrs.clear()
-                yield out
-            with open(tmp, "rb+") as handle:
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-            _fsync_dir(path.parent)
-        finally:
-            tmp.unlink(missing_ok=True)
+    with slide_lock(path, wait=wait) if lock else contextlib.nullcontext(), replacing(path) as tmp:
+        with h5py.File(tmp, "w") as out:
+            if path.exists() and not fresh:
+                try:
+                    with h5py.File(path, "r") as old:
+                        _copy_except(old, out, set(drop))
+                except OSError:  # a corrupt file is rebuilt from scratch
+                    out.clear()
+                    out.attrs.clear()
+            yield out
 
 
 def write_arrays(
