@@ -116,3 +116,23 @@ def test_resident_memory_stays_flat_across_epochs():
         on_epoch=lambda epoch: rss.append(_rss_mb()),
     )
     assert max(rss[1:]) - rss[0] < 64, f"resident MB by epoch: {[round(r) for r in rss]}"
+
+
+def test_clam_instance_loss_survives_large_margins():
+    """torchmil's SmoothTop1SVM raised a shape error once instance logits grew large (seen at 20 epochs)."""
+    import torch
+
+    from fusecpath.fusion.baselines import MILNet
+    from fusecpath.training.tasks import Task
+
+    torch.manual_seed(0)
+    net = MILNet("clam", [8, 8], 2, hidden=16, attn_dim=8)
+    net.norm.fit(torch.randn(64, 16))
+    for classifier in net.mil.inst_classifiers:
+        with torch.no_grad():  # torchmil's LazyLinear wraps a Linear; rows far apart: large margins
+            classifier.module.weight[0].fill_(50.0)
+            classifier.module.weight[1].fill_(-50.0)  # margins far beyond the smooth region
+    task = Task("classification", classes=["neg", "pos"])
+    bags, y = torch.randn(3, 12, 16), torch.tensor([0, 1, 1])
+    loss = net.loss(bags, y, task)
+    assert torch.isfinite(loss) and loss.requires_grad

@@ -50,6 +50,15 @@ def _binary(task: Task) -> bool:
     return task.kind == "classification" and len(task.classes) == 2
 
 
+class _InstanceCE(nn.Module):
+    """Cross-entropy for CLAM's instance classifiers (CLAM's ``inst_loss='ce'``). torchmil's default,
+    SmoothTop1SVM, fails with a shape error once some instance margins grow large (its hard branch
+    gathers with the (k, 1) targets CLAM passes), which ordinary training reaches within epochs."""
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return nn.functional.cross_entropy(logits, targets.reshape(-1).long())
+
+
 class MILNet(nn.Module):
     """Standardise -> Linear/ReLU/Dropout -> a torchmil MIL model whose bag head has ``n_outputs``."""
 
@@ -75,6 +84,7 @@ class MILNet(nn.Module):
             self.mil.classifier = nn.Linear(hidden, n_outputs)
         elif kind == "clam":
             self.mil = models.CLAM_SB(in_shape=shape, att_dim=attn_dim, gated=True, k_sample=CLAM_K_SAMPLE)
+            self.mil.inst_loss_fn = _InstanceCE()
             self.mil.classifier = nn.Linear(hidden, n_outputs)
         else:
             self.mil = models.DSMIL(
