@@ -39,7 +39,7 @@ def demo_options(seeds: list[int]):
         seeds=seeds,
         n_bags=4,
         arch={"hidden": 32, "n_heads": 4, "attn_dim": 16},
-        train={"epochs": 20, "batch_size": 64, "lr": 5e-3},
+        train={"epochs": 15, "batch_size": 64, "lr": 5e-3},
     )
 
 
