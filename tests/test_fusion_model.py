@@ -95,6 +95,18 @@ def test_config_is_json_and_rebuilds_the_model():
     assert torch.equal(model(x).logits, clone(x).logits)
 
 
+def test_final_norm_is_an_option_and_old_configs_keep_their_layernorm():
+    assert isinstance(FusedModel(CONFIG).final_norm, torch.nn.Identity)
+    official = FusedModel({**CONFIG, "arch": {**CONFIG["arch"], "final_norm": "layer"}})
+    assert isinstance(official.final_norm, torch.nn.LayerNorm)
+    saved = json.loads(json.dumps(official.config))
+    del saved["arch"]["final_norm"]  # a config saved before the option existed
+    old = FusedModel.from_config(saved)
+    old.load_state_dict(official.state_dict(), strict=True)
+    with pytest.raises(ValueError, match="final_norm"):
+        FusedModel({**CONFIG, "arch": {"final_norm": "batch"}})
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
 def test_runs_on_cuda():
     model = FusedModel(CONFIG).cuda().eval()

@@ -32,9 +32,11 @@ ARCH_DEFAULTS: dict[str, Any] = {
     "n_summaries": 3,
     "attn_dim": 128,
     "layer_scale": None,  # CR²T branch gains' start (LayerScale); None: no gains, as the paper
+    "final_norm": "none",  # "layer": R²T's LayerNorm on the re-embedded tokens before pooling (official)
 }
 # ``fuse --cr2t official``: the official re-embedding and pooling (feature_norm / init stay separate)
-OFFICIAL_ARCH: dict[str, Any] = {"cr2t": "official", "pool": "relu"}
+OFFICIAL_ARCH: dict[str, Any] = {"cr2t": "official", "pool": "relu", "final_norm": "layer"}
+FINAL_NORMS = ("none", "layer")
 
 
 class Standardise(nn.Module):
@@ -82,13 +84,13 @@ class FusedOutput:
 
 
 class FusedModel(nn.Module, CheckpointMixin):
-    """Concatenated patch FMs -> Linear/ReLU/Dropout -> CR²T blocks -> ABMIL -> head; slide FMs -> own
-    Linear -> the same head (the collaborative-distillation teachers)."""
+    """Concatenated patch FMs -> Linear/ReLU/Dropout -> CR²T blocks -> [LayerNorm] -> ABMIL -> head;
+    slide FMs -> own Linear -> the same head (the collaborative-distillation teachers)."""
 
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__()
-        self.config = config
         arch = {**ARCH_DEFAULTS, **config.get("arch", {})}
+        self.config = {**config, "arch": arch}  # every key resolved, so a saved config stays exact
         hidden, n_out = arch["hidden"], int(config["n_outputs"])
         dims = [int(fm["embed_dim"]) for fm in config["patch_fms"]]
         in_dim = sum(dims)
@@ -106,7 +108,9 @@ class FusedModel(nn.Module, CheckpointMixin):
             else CR2TBlock(*shared, arch["layer_scale"])
             for _ in range(arch["n_blocks"])
         )
-        self.final_norm = nn.LayerNorm(hidden)
+        if arch["final_norm"] not in FINAL_NORMS:
+            raise ValueError(f"arch final_norm is 'none' or 'layer', not {arch['final_norm']!r}")
+        self.final_norm = nn.LayerNorm(hidden) if arch["final_norm"] == "layer" else nn.Identity()
         self.pool = AttentionPool(hidden, arch["attn_dim"], kind=arch["pool"])
         self.head = nn.Linear(hidden, n_out)
         self.teacher_norms = nn.ModuleList(
@@ -120,6 +124,10 @@ class FusedModel(nn.Module, CheckpointMixin):
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> FusedModel:
+        """The model a saved config describes; configs from before ``final_norm`` existed had the
+        LayerNorm."""
+        if "arch" in config and "final_norm" not in config["arch"]:
+            config = {**config, "arch": {**config["arch"], "final_norm": "layer"}}
         return cls(config)
 
     def forward(self, bags: torch.Tensor, slide_embeddings: list[torch.Tensor] | None = None) -> FusedOutput:
