@@ -98,7 +98,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--write", action="store_true", help="save benchmarks/results/fusion_evidence.json")
     args = parser.parse_args()
-    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    torch.set_num_threads(1)  # small models: one thread is as fast and never oversubscribes a shared CPU
     from fusecpath.fusion.fuse import FuseOptions, fuse
     from fusecpath.synthetic.features import make_feature_cohort
 

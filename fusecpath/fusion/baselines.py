@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from fusecpath.fusion.bags import make_bags
-from fusecpath.fusion.methods import _shuffled_pairs
+from fusecpath.fusion.methods import shuffled_pairs
 from fusecpath.fusion.model import Standardise
 from fusecpath.training.data import Cohort
 from fusecpath.training.tasks import Task
@@ -147,9 +147,7 @@ class MILMethod:
     def batches(
         self, slide_ids: Sequence[str], epoch: int, batch_size: int, seed: int
     ) -> Iterator[tuple[Any, np.ndarray]]:
-        pairs = _shuffled_pairs(len(slide_ids), self.n_bags, epoch, seed)
-        for start in range(0, len(pairs), batch_size):
-            chunk = pairs[start : start + batch_size]
+        for chunk in shuffled_pairs(len(slide_ids), self.n_bags, epoch, batch_size, seed):
             bags = [self._bag(slide_ids[i], self._bags[slide_ids[i]][b]) for i, b in chunk]
             yield torch.stack(bags), chunk[:, 0]
 

@@ -27,10 +27,15 @@ from fusecpath.training.tasks import Task
 DISTILL_LAMBDA = 0.5
 
 
-def _shuffled_pairs(n_slides: int, n_each: int, epoch: int, seed: int) -> np.ndarray:
-    """(slide position, draw) pairs for one epoch, in a shuffled order fixed by (seed, epoch)."""
+def shuffled_pairs(
+    n_slides: int, n_each: int, epoch: int, batch_size: int, seed: int
+) -> Iterator[np.ndarray]:
+    """One epoch's (slide position, draw) pairs, every slide drawn ``n_each`` times, in a shuffled order
+    fixed by (seed, epoch), as (batch, 2) chunks."""
     pairs = np.stack(np.meshgrid(np.arange(n_slides), np.arange(n_each), indexing="ij"), -1).reshape(-1, 2)
-    return pairs[np.random.default_rng([seed, epoch]).permutation(len(pairs))]
+    pairs = pairs[np.random.default_rng([seed, epoch]).permutation(len(pairs))]
+    for start in range(0, len(pairs), batch_size):
+        yield pairs[start : start + batch_size]
 
 
 @dataclass
@@ -84,9 +89,7 @@ class FuseCPathMethod:
     def batches(
         self, slide_ids: Sequence[str], epoch: int, batch_size: int, seed: int
     ) -> Iterator[tuple[Any, np.ndarray]]:
-        pairs = _shuffled_pairs(len(slide_ids), self.n_bags, epoch, seed)
-        for start in range(0, len(pairs), batch_size):
-            chunk = pairs[start : start + batch_size]
+        for chunk in shuffled_pairs(len(slide_ids), self.n_bags, epoch, batch_size, seed):
             ids = [slide_ids[i] for i in chunk[:, 0]]
             bags = torch.stack(
                 [self.bag_tensor(s, self._bags[s][b]) for s, b in zip(ids, chunk[:, 1], strict=True)]
@@ -125,9 +128,8 @@ class LinearMethod:
     def batches(
         self, slide_ids: Sequence[str], epoch: int, batch_size: int, seed: int
     ) -> Iterator[tuple[Any, np.ndarray]]:
-        pairs = _shuffled_pairs(len(slide_ids), self.n_draws, epoch, seed)
-        for start in range(0, len(pairs), batch_size):
-            pos = pairs[start : start + batch_size, 0]
+        for chunk in shuffled_pairs(len(slide_ids), self.n_draws, epoch, batch_size, seed):
+            pos = chunk[:, 0]
             yield (
                 torch.as_tensor(np.stack([self.vectors[slide_ids[i]] for i in pos]), dtype=torch.float32),
                 pos,
