@@ -523,6 +523,22 @@ class _Meter:
             self.callback(self.done, self.total, what)
 
 
+def _train_split(method, task: Task, lab: Labels, fit, val, cfg: TrainConfig, on_epoch, dist=None):
+    """``train`` on the slides at positions ``fit``, the epoch chosen on those at ``val``."""
+    ids = np.array(lab.slide_ids)
+    return train(
+        method,
+        task,
+        list(ids[fit]),
+        lab.y[fit],
+        list(ids[val]),
+        lab.y[val],
+        cfg,
+        dist=dist,
+        on_epoch=on_epoch,
+    )
+
+
 def _cv_job(
     seed: int,
     f: int,
@@ -543,16 +559,7 @@ def _cv_job(
     fit, val = train_idx[fit], train_idx[val]
     cfg = TrainConfig(**{**options.train.to_dict(), "seed": seed * 1000 + f})
     what = f"seed {seed} fold {f + 1}/{options.folds} {method.name}"
-    model, info = train(
-        method,
-        task,
-        list(ids[fit]),
-        lab.y[fit],
-        list(ids[val]),
-        lab.y[val],
-        cfg,
-        on_epoch=lambda e: meter.epoch(what),
-    )
+    model, info = _train_split(method, task, lab, fit, val, cfg, lambda e: meter.epoch(what))
     pred = predict(method, model, task, list(ids[test_idx]), cfg.device)
     scores = task.evaluate(lab.y[test_idx], pred)
     shown = ", ".join(f"{k} {v:.3f}" for k, v in scores.items())
@@ -588,17 +595,7 @@ def _final_fit(
     ids = np.array(lab.slide_ids)
     fit, val = inner_split(strat, lab.patients, options.seed, options.val_fraction)
     cfg = TrainConfig(**{**options.train.to_dict(), "seed": options.seed})
-    model, info = train(
-        method,
-        task,
-        list(ids[fit]),
-        lab.y[fit],
-        list(ids[val]),
-        lab.y[val],
-        cfg,
-        dist=dist,
-        on_epoch=lambda e: meter.epoch("final model"),
-    )
+    model, info = _train_split(method, task, lab, fit, val, cfg, lambda e: meter.epoch("final model"), dist)
     meter.finished(f"final model: epoch {info['best_epoch'] + 1} kept", len(info["history"]), cfg.epochs)
     if not dist.is_main:
         return None
