@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -219,10 +220,13 @@ class Extractor:
         self._buffers: dict[tuple, Any] = {}  # CPU: staging and input tensors reused batch after batch
         self.readers = ReaderPool(job.workers)  # forked before models load and threads start
         self.writer = FeatureWriter()
+        self._threads = torch.get_num_threads()
+        torch.set_num_threads(compute_threads(job.workers, self._threads))
 
     def close(self) -> None:
         self.writer.close()
         self.readers.close()
+        self.torch.set_num_threads(self._threads)
 
     def __enter__(self) -> Extractor:
         return self
@@ -287,11 +291,10 @@ class Extractor:
 
     def _upload(self, pixels):
         """uint8 pixels out of the readers' shared memory onto the device: pinned and non-blocking on
-        CUDA; on the CPU one sequential copy into a reused buffer (strided reads of shared memory are slow)."""
+        CUDA; on the CPU they are used where they are (the readers' slots stay mapped, batch after batch)."""
         if self.device.type == "cuda":
             return pixels.pin_memory().to(self.device, non_blocking=True)
-        staging = self._buffer(("pixels",), pixels)
-        return staging.copy_(pixels)
+        return pixels
 
     def _buffer(self, key: tuple, like, shape=None, dtype=None):
         """A CPU tensor kept for ``key``, grown to ``shape`` (default: like's) and cut to it."""
@@ -353,6 +356,14 @@ class Extractor:
             requires=spec.requires,
             requires_fingerprint=out[f"patch/{spec.requires}"].attrs["fingerprint"],
         )
+
+
+def compute_threads(workers: int, current: int) -> int:
+    """Torch's intra-op threads for the run's process: the cores the reader processes leave free (at
+    least one). Threads that spin on a core a reader needs slow both; measured in benchmarks/extract.py."""
+    if not workers:
+        return current
+    return max(1, min(current, len(os.sched_getaffinity(0)) - workers))
 
 
 def _fm_attrs(spec: EncoderSpec, group: ReadGroup) -> dict[str, Any]:
