@@ -153,7 +153,8 @@ class ReaderPool:
         self._lock = threading.Lock()
         self._jobs: dict[int, _Job] = {}
         self._tickets = itertools.count()
-        self._pending: list[deque] = [deque() for _ in range(workers)]  # (ticket, start) not yet sent
+        self._pending: list[dict[int, deque]] = [{} for _ in range(workers)]  # ticket -> starts not sent
+        self._wanted: int | None = None  # the ticket being consumed
         self._buffers: list[list[torch.Tensor | None]] = [[None] * SLOTS for _ in range(workers)]
         self._free: list[list[int]] = [list(range(SLOTS)) for _ in range(workers)]
         self._sent: dict[tuple[int, int], tuple[int, int]] = {}  # (ticket, start) -> (reader, slot)
@@ -186,7 +187,8 @@ class ReaderPool:
             self._arrived[ticket] = deque()
             if self.workers:
                 for reader, band in enumerate(np.array_split(np.array(starts, dtype=np.int64), self.workers)):
-                    self._pending[reader].extend((ticket, int(start)) for start in band)
+                    if len(band):
+                        self._pending[reader][ticket] = deque(int(start) for start in band)
                 self._pump()
         return ticket
 
@@ -200,6 +202,9 @@ class ReaderPool:
             if not self.workers:
                 yield from self._read_here(job)
                 return
+            with self._lock:
+                self._wanted = ticket
+                self._pump()
             while job.left:
                 self._release(held)
                 held = None
@@ -233,9 +238,7 @@ class ReaderPool:
             if self._jobs.pop(ticket, None) is None:
                 return
             for pending in self._pending:
-                kept = [item for item in pending if item[0] != ticket]
-                pending.clear()
-                pending.extend(kept)
+                pending.pop(ticket, None)
             for _, reader, slot, _ in self._arrived.pop(ticket, ()):
                 self._free[reader].append(slot)
             if not self.workers:
@@ -255,23 +258,43 @@ class ReaderPool:
             yield start, outs
 
     def _pump(self) -> None:
-        """Send pending batches to every reader that has a free slot (under the lock)."""
+        """Send pending batches to every reader that has a free slot (under the lock): the ticket being
+        consumed first, then the others in the order submitted, which may hold all slots but one (so
+        the consumer never waits on a slot that a later slide's batches fill)."""
         for reader, pending in enumerate(self._pending):
-            while pending and self._free[reader]:
-                ticket, start = pending.popleft()
-                job = self._jobs[ticket]
-                coords = job.coords[start : start + job.batch_size]
-                slot = self._free[reader].pop()
-                need, buffer = batch_bytes(len(coords), job.geometries), None
-                held = self._buffers[reader][slot]
-                if held is None or len(held) < need:  # sized for a full batch of this slide
-                    full = batch_bytes(job.batch_size, job.geometries)
-                    buffer = self._buffers[reader][slot] = torch.empty(
-                        full, dtype=torch.uint8
-                    ).share_memory_()
-                task = (ticket, start, slot, buffer, job.path, job.mpp, coords, job.geometries)
-                self._tasks[reader].put(task)
-                self._sent[(ticket, start)] = (reader, slot)
+            while self._free[reader] and pending:
+                ticket = self._wanted if self._wanted in pending else next(iter(pending))
+                if ticket != self._wanted and self._engaged(reader) >= SLOTS - 1:
+                    break
+                starts = pending[ticket]
+                start = starts.popleft()
+                if not starts:
+                    del pending[ticket]
+                self._send(reader, ticket, start)
+
+    def _engaged(self, reader: int) -> int:
+        """Slots of ``reader`` held by tickets other than the one being consumed."""
+        sent = sum(1 for (t, _), (r, _) in self._sent.items() if r == reader and t != self._wanted)
+        waiting = sum(
+            1
+            for t, items in self._arrived.items()
+            if t != self._wanted
+            for item in items
+            if item[1] == reader
+        )
+        return sent + waiting
+
+    def _send(self, reader: int, ticket: int, start: int) -> None:
+        job = self._jobs[ticket]
+        coords = job.coords[start : start + job.batch_size]
+        slot = self._free[reader].pop()
+        need, buffer = batch_bytes(len(coords), job.geometries), None
+        held = self._buffers[reader][slot]
+        if held is None or len(held) < need:  # sized for a full batch of this slide
+            full = batch_bytes(job.batch_size, job.geometries)
+            buffer = self._buffers[reader][slot] = torch.empty(full, dtype=torch.uint8).share_memory_()
+        self._tasks[reader].put((ticket, start, slot, buffer, job.path, job.mpp, coords, job.geometries))
+        self._sent[(ticket, start)] = (reader, slot)
 
     def _take(self, ticket: int) -> tuple[int, int, int, str | None]:
         """The next arrived batch of ``ticket``, keeping those of other tickets for later."""

@@ -173,5 +173,5 @@ def save_tissue(tissue: TissueMask, slide_id: str, out_dir: str | Path) -> tuple
     out_dir = Path(out_dir)
     geojson, png = out_dir / f"{slide_id}.geojson", out_dir / f"{slide_id}.png"
     write_with(geojson, lambda p: p.write_text(json.dumps(to_geojson(tissue, slide_id))))
-    write_with(png, lambda p: overlay(tissue).save(p, format="PNG"))
+    write_with(png, lambda p: overlay(tissue).save(p, format="PNG", compress_level=1))
     return geojson, png
