@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fusecpath.features.readers import SLOTS, Geometry, ReadError, ReaderPool
+from fusecpath.features.readers import SLOTS, Geometry, ReaderPool, ReadError
 from fusecpath.slides import open_slide
 
 BATCH = 2  # small batches: many more batches than slots
