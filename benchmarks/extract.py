@@ -10,7 +10,8 @@ side by side:
   raw        read + decode of every tissue patch (0.5 µm/px, 256 px) by the same reader processes,
              nothing else;
   trivial    extraction with a trivial encoder (per-channel mean and variance; input = read size, no
-             resize): reading dominates, so trivial / raw is the pipeline's overhead;
+             resize): reading dominates, so trivial / raw is the pipeline's overhead; once more with
+             torch's intra-op threads left at every core instead of the cores the readers leave;
   trivial x3 three trivial encoders in one pass, and one after another (three passes);
   builtin x3 hed-stain, gabor-texture and random-cnn in one pass, and in three passes;
 and the ratios (median and range over the repeats). ``--device cuda`` adds a ViT-L/16 (random weights,
@@ -39,11 +40,13 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import torch
 from torch import nn
 
+from fusecpath.features import extract as extraction
 from fusecpath.features.extract import extract
 from fusecpath.features.readers import Geometry, ReaderPool
 from fusecpath.files import write_atomic
@@ -181,6 +184,8 @@ def throughput(args) -> list[dict]:
     for repeat in range(args.repeat):
         n, raw = raw_read(plans, args.workers, args.batch_size)
         one = timed_extract(slides, [trivial_spec()], args.out / "trivial", args)[1]
+        with mock.patch.object(extraction, "compute_threads", lambda workers, current: current):
+            all_threads = timed_extract(slides, [trivial_spec()], args.out / "trivial-threads", args)[1]
         three_one = timed_extract(slides, trivials, args.out / "trivial3", args)[1]
         three_seq = sum(timed_extract(slides, [s], args.out / f"seq-{s.name}", args)[1] for s in trivials)
         builtin_one = timed_extract(slides, BUILTIN, args.out / "builtin", args)[1]
@@ -188,6 +193,7 @@ def throughput(args) -> list[dict]:
         measured = {
             "raw read + decode": raw,
             "trivial encoder, extraction": one,
+            f"trivial encoder, extraction, torch at {torch.get_num_threads()} threads (not the default)": all_threads,
             "3 trivial encoders, one pass": three_one,
             "3 trivial encoders, three passes": three_seq,
             "3 built-in encoders, one pass": builtin_one,

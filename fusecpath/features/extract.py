@@ -205,7 +205,7 @@ class Extractor:
         self.torch, self.job, self.progress = torch, job, progress
         self.device = torch.device(job.device)
         self.models: dict[str, Any] = {}
-        self._buffers: dict[tuple, Any] = {}  # CPU: staging and input tensors reused batch after batch
+        self._buffers: dict[tuple, Any] = {}  # CPU: input tensors reused batch after batch
         self.readers = ReaderPool(job.workers)  # forked before models load and threads start
         self.writer = FeatureWriter()
         self._planner = ThreadPoolExecutor(1, thread_name_prefix="fusecpath-planner")

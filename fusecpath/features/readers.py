@@ -241,8 +241,6 @@ class ReaderPool:
                 pending.pop(ticket, None)
             for _, reader, slot, _ in self._arrived.pop(ticket, ()):
                 self._free[reader].append(slot)
-            if not self.workers:
-                self._local.close()
             self._pump()
 
     def _read_here(self, job: _Job) -> Iterator[tuple[int, list[torch.Tensor]]]:
@@ -256,6 +254,7 @@ class ReaderPool:
             read_into(slide, coords, job.geometries, outs)
             job.left -= 1
             yield start, outs
+        self._local.close()
 
     def _pump(self) -> None:
         """Send pending batches to every reader that has a free slot (under the lock): the ticket being
