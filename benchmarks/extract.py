@@ -19,8 +19,9 @@ bf16): its raw model throughput, extraction with it, and extraction / min(read, 
 registered patch FM, the difference of fusecpath's preprocessing to its authors' pipeline on patches of
 the real slide (docs/preprocessing.md). ``--write`` writes benchmarks/results/extract.json.
 
-``readers``: patches/s of OpenSlide against direct tile decoding (tifffile + imagecodecs) on the
-cohort's SVS and TIFF and the real slide, and whether their pixels agree.
+``readers``: patches/s of OpenSlide against direct tile decoding (tifffile + imagecodecs), tiffslide and
+fastslide (``pip install .[bench]``) on the cohort's SVS and TIFF and the real slide, and how far their
+pixels are from OpenSlide's.
 ``rss``: /usr/bin/time -v's maximum resident set size of extracting a slide of ~1,000, ~10,000 and
 ~100,000 patches (1 µm/px, 128 px) with the trivial encoder.
 """
@@ -44,6 +45,7 @@ from unittest import mock
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 
 from fusecpath.features import extract as extraction
@@ -292,45 +294,84 @@ def preprocessing_section() -> dict:
 # ---------------------------------------------------------------------------------------------- readers
 
 
+def _other_reader(name: str, path: Path, slide):
+    """``read_patch(x, y, size, px)`` through another library, on fusecpath's level choice and resize
+    (so only the decoding differs); None when the library is not installed (the ``bench`` extra)."""
+    try:
+        if name == "tiffslide":
+            import tiffslide
+
+            other = tiffslide.TiffSlide(path)
+
+            def region(x, y, level, side):
+                return other.read_region((x, y), level, (side, side), as_array=True)[..., :3]
+        else:
+            import fastslide
+
+            other = fastslide.FastSlide.from_file_path(path, cache=64 << 20)
+
+            def region(x, y, level, side):
+                ds = slide.level_downsamples[level]
+                return other.read_region((round(x / ds), round(y / ds)), level, (side, side)).numpy()[..., :3]
+    except ImportError:
+        return None
+
+    def read_patch(x, y, size, px):
+        level = slide.best_level(size / px)
+        side = max(1, round(size / slide.level_downsamples[level]))
+        rgb = np.ascontiguousarray(region(round(x), round(y), level, side))
+        if side != px:
+            rgb = np.array(Image.fromarray(rgb).resize((px, px), Image.Resampling.BILINEAR))
+        return rgb
+
+    return read_patch
+
+
+READERS = ("openslide", "direct", "tiffslide", "fastslide")
+
+
 def readers(args) -> list[dict]:
     """fusecpath's patch reads through OpenSlide against direct tile decoding (tifffile + imagecodecs),
-    each from a freshly opened slide, on the same tissue patches (0.5 µm/px, 256 px, grid order)."""
+    tiffslide and fastslide, each from a freshly opened slide, on the same tissue patches (0.5 µm/px,
+    256 px, grid order)."""
     rows = []
     for path in [*_cohort(args), REAL_SLIDE]:
         rates, pixels = {}, {}
-        for name, direct in (("openslide", False), ("direct", True)):
-            with open_slide(path, direct_tiles=direct) as slide:
+        for name in READERS:
+            with open_slide(path, direct_tiles=name == "direct") as slide:
                 tiling = tile_tissue(slide, segment_tissue(slide), 0.5, 256)
                 coords = tiling.coords[: args.reader_patches]
-                start = time.perf_counter()
-                pixels[name] = np.stack([slide.read_patch(x, y, tiling.size_level0, 256) for x, y in coords])
-                rates[name] = len(coords) / (time.perf_counter() - start)
-                level = slide.best_level(tiling.size_level0 / 256)
-        rows.append(
-            [
-                path.name,
-                f"{level} of {slide.level_count}",
-                str(len(coords)),
-                f"{rates['openslide']:.0f}",
-                f"{rates['direct']:.0f}",
-                f"{rates['direct'] / rates['openslide']:.2f}",
-                str(int(np.abs(pixels["openslide"].astype(int) - pixels["direct"]).max())),
-            ]
-        )
+                try:
+                    read = slide.read_patch if name in READERS[:2] else _other_reader(name, path, slide)
+                    if read is None:
+                        rates[name] = "not installed"
+                        continue
+                    start = time.perf_counter()
+                    pixels[name] = np.stack([read(x, y, tiling.size_level0, 256) for x, y in coords])
+                except Exception as exc:  # noqa: BLE001 - a format the library does not read is a result
+                    rates[name] = f"fails ({type(exc).__name__})"
+                    continue
+                rates[name] = f"{len(coords) / (time.perf_counter() - start):.0f}"
+                level = f"{slide.best_level(tiling.size_level0 / 256)} of {slide.level_count}"
+        cells = [rates[n] for n in READERS]
+        deltas = [
+            str(int(np.abs(pixels["openslide"].astype(int) - pixels[n]).max())) if n in pixels else "-"
+            for n in READERS[1:]
+        ]
+        rows.append([path.name, level, str(len(coords)), *cells, *deltas])
         print(*rows[-1], flush=True)
     return [
         {
             "heading": "Readers: 0.5 µm/px 256-px patches/s in one process",
-            "text": "tissue patches in grid order from a freshly opened slide; OpenSlide's read_region against "
-            "decoding the TIFF tiles directly (tifffile + imagecodecs, fusecpath/slides/tiles.py)",
+            "text": "tissue patches in grid order from a freshly opened slide, the same level and resize for "
+            "every reader; OpenSlide's read_region, decoding the TIFF tiles directly (tifffile + imagecodecs, "
+            "fusecpath/slides/tiles.py), tiffslide and fastslide (the bench extra); max |Δ| against OpenSlide",
             "columns": [
                 "slide",
                 "level read",
                 "patches",
-                "OpenSlide",
-                "direct tiles",
-                "ratio",
-                "max |Δ| grey",
+                *READERS,
+                *(f"max |Δ| {n}" for n in READERS[1:]),
             ],
             "rows": rows,
         }

@@ -5,7 +5,8 @@ cropped, then ``ToTensor`` and ``Normalize``. Here the same steps run on uint8 t
 torch's antialiased uint8 resize (PIL's filters, horizontal pass then vertical, uint8 in between); on
 other devices, the same two passes in float with PIL's rounding to uint8 after each. Either way the
 input matches the reference to within the tolerance of docs/preprocessing.md, and the pixels stay
-uint8 until ToTensor and Normalize, which are torchvision's own operations.
+uint8 until ToTensor and Normalize, folded into one affine map a channel (torchvision's values to
+within float rounding).
 """
 
 from __future__ import annotations
