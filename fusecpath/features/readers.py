@@ -28,7 +28,7 @@ import torch
 from fusecpath.errors import FusecpathError
 from fusecpath.slides.reader import Slide, open_slide
 
-SLOTS = 4  # shared-memory batch slots a reader: up to SLOTS tasks in flight or waiting for the consumer
+SLOTS = 3  # shared-memory batch slots a reader: up to SLOTS tasks in flight or waiting for the consumer
 TILE_CACHE_MIN, TILE_CACHE_MAX = 32 << 20, 256 << 20  # bytes of decoded tiles each reader keeps
 
 
