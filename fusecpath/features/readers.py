@@ -61,6 +61,11 @@ def batch_views(buffer: torch.Tensor, n: int, geometries: Sequence[Geometry]) ->
     return views
 
 
+def _shared(nbytes: int) -> torch.Tensor:
+    """A flat uint8 tensor in fresh shared memory (``share_memory_()`` would copy a private one there)."""
+    return torch.empty(0, dtype=torch.uint8).set_(torch.UntypedStorage._new_shared(nbytes))
+
+
 def read_into(slide: Slide, coords: np.ndarray, geometries: Sequence[Geometry], outs) -> None:
     """Read every patch of ``coords`` at every geometry into ``outs`` (one tensor a geometry)."""
     arrays = [out.numpy() for out in outs]
@@ -291,7 +296,7 @@ class ReaderPool:
         held = self._buffers[reader][slot]
         if held is None or len(held) < need:  # sized for a full batch of this slide
             full = batch_bytes(job.batch_size, job.geometries)
-            buffer = self._buffers[reader][slot] = torch.empty(full, dtype=torch.uint8).share_memory_()
+            buffer = self._buffers[reader][slot] = _shared(full)
         self._tasks[reader].put((ticket, start, slot, buffer, job.path, job.mpp, coords, job.geometries))
         self._sent[(ticket, start)] = (reader, slot)
 
