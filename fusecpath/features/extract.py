@@ -1,11 +1,13 @@
 """One-pass multi-FM extraction: each slide is read once and every chosen FM embeds the same patches.
 
-Per slide: find tissue, tile it on one grid (kept from the feature file when there is one, else the
-read geometry of the first patch FM), read every patch once per read geometry in the run's reader
-processes (``readers``), let each FM of that geometry preprocess and embed the same uint8 pixels on
-the device, hand the features to the writer thread (``writer``) that streams them into a temporary
-HDF5 file, and rename it into place. Slide FMs are computed from the stored features of the patch FM
-they require, which is extracted as well when missing.
+Per slide: plan it (``plan``: find tissue, tile it on one grid, kept from the feature file when there
+is one, else the read geometry of the first patch FM), read every patch once per read geometry in the
+run's reader processes (``readers``), let each FM of that geometry preprocess and embed the same uint8
+pixels on the device (FMs with the same preprocessing share its output), hand the features to the
+writer thread (``writer``) that streams them into a temporary HDF5 file, and rename it into place.
+The next slide is planned in a thread, and its reads queued, while the current one is read; under the
+slide's lock the plan is checked against the slide and its file again. Slide FMs are computed from the
+stored features of the patch FM they require, which is extracted as well when missing.
 """
 
 from __future__ import annotations
