@@ -10,7 +10,8 @@ side by side:
   raw        read + decode of every tissue patch (0.5 µm/px, 256 px) by the same reader processes,
              nothing else;
   trivial    extraction with a trivial encoder (per-channel mean and variance; input = read size, no
-             resize): reading dominates, so trivial / raw is the pipeline's overhead;
+             resize): reading dominates, so trivial / raw is the pipeline's overhead; once more with
+             torch's intra-op threads left at every core instead of the cores the readers leave;
   trivial x3 three trivial encoders in one pass, and one after another (three passes);
   builtin x3 hed-stain, gabor-texture and random-cnn in one pass, and in three passes;
 and the ratios (median and range over the repeats). ``--device cuda`` adds a ViT-L/16 (random weights,
@@ -18,8 +19,9 @@ bf16): its raw model throughput, extraction with it, and extraction / min(read, 
 registered patch FM, the difference of fusecpath's preprocessing to its authors' pipeline on patches of
 the real slide (docs/preprocessing.md). ``--write`` writes benchmarks/results/extract.json.
 
-``readers``: patches/s of OpenSlide against direct tile decoding (tifffile + imagecodecs) on the
-cohort's SVS and TIFF and the real slide, and whether their pixels agree.
+``readers``: patches/s of OpenSlide against direct tile decoding (tifffile + imagecodecs), tiffslide and
+fastslide (``pip install .[bench]``) on the cohort's SVS and TIFF and the real slide, and how far their
+pixels are from OpenSlide's.
 ``rss``: /usr/bin/time -v's maximum resident set size of extracting a slide of ~1,000, ~10,000 and
 ~100,000 patches (1 µm/px, 128 px) with the trivial encoder.
 """
@@ -42,8 +44,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 
+from fusecpath.features import extract as extraction
 from fusecpath.features.extract import extract
 from fusecpath.features.readers import Geometry, ReaderPool
 from fusecpath.files import write_atomic
@@ -57,11 +61,15 @@ RESULTS = Path(__file__).resolve().parent / "results" / "extract.json"
 
 
 class ChannelStats(nn.Module):
-    """A trivial encoder: per-channel mean and variance of the input, in one pass (6 numbers a patch)."""
+    """A trivial encoder: per-channel mean and variance of the input (6 numbers a patch), from sums and
+    sums of squares as two BLAS products; ``torch.var_mean`` costs more than reading the patch."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        var, mean = torch.var_mean(x, dim=(2, 3))
-        return torch.cat([mean, var], dim=1)
+        flat = x.reshape(len(x), x.shape[1], -1)
+        n = flat.shape[-1]
+        mean = (flat @ flat.new_ones(n, 1)).squeeze(-1) / n
+        square = torch.diagonal(flat @ flat.transpose(1, 2), dim1=1, dim2=2) / n
+        return torch.cat([mean, (square - mean * mean) * (n / (n - 1))], dim=1)
 
 
 def load_trivial(spec: EncoderSpec, device: str = "cpu", weights: None = None) -> nn.Module:
@@ -140,6 +148,17 @@ def timed_extract(slides, fms, out: Path, args) -> tuple[int, float]:
     return sum(s["patches"] for s in result.slides), seconds
 
 
+def every_core(run, *args):
+    """``run(*args)`` with extraction's torch threads left at every core (not the cores the readers
+    leave). Patched by hand: unittest.mock's imports alone add 13 MiB to the rss mode's processes."""
+    chosen = extraction.compute_threads
+    extraction.compute_threads = lambda workers, current: current
+    try:
+        return run(*args)
+    finally:
+        extraction.compute_threads = chosen
+
+
 def model_throughput(spec: EncoderSpec, device: str, batch_size: int, batches: int = 20) -> float:
     """Patches/s of the model alone on random input (bf16 autocast), after a warm-up."""
     model = load_vitl(spec, device).eval()
@@ -177,6 +196,9 @@ def throughput(args) -> list[dict]:
     for repeat in range(args.repeat):
         n, raw = raw_read(plans, args.workers, args.batch_size)
         one = timed_extract(slides, [trivial_spec()], args.out / "trivial", args)[1]
+        all_threads = every_core(timed_extract, slides, [trivial_spec()], args.out / "trivial-threads", args)[
+            1
+        ]
         three_one = timed_extract(slides, trivials, args.out / "trivial3", args)[1]
         three_seq = sum(timed_extract(slides, [s], args.out / f"seq-{s.name}", args)[1] for s in trivials)
         builtin_one = timed_extract(slides, BUILTIN, args.out / "builtin", args)[1]
@@ -184,6 +206,7 @@ def throughput(args) -> list[dict]:
         measured = {
             "raw read + decode": raw,
             "trivial encoder, extraction": one,
+            f"trivial encoder, extraction, torch at {torch.get_num_threads()} threads (not the default)": all_threads,
             "3 trivial encoders, one pass": three_one,
             "3 trivial encoders, three passes": three_seq,
             "3 built-in encoders, one pass": builtin_one,
@@ -282,45 +305,84 @@ def preprocessing_section() -> dict:
 # ---------------------------------------------------------------------------------------------- readers
 
 
+def _other_reader(name: str, path: Path, slide):
+    """``read_patch(x, y, size, px)`` through another library, on fusecpath's level choice and resize
+    (so only the decoding differs); None when the library is not installed (the ``bench`` extra)."""
+    try:
+        if name == "tiffslide":
+            import tiffslide
+
+            other = tiffslide.TiffSlide(path)
+
+            def region(x, y, level, side):
+                return other.read_region((x, y), level, (side, side), as_array=True)[..., :3]
+        else:
+            import fastslide
+
+            other = fastslide.FastSlide.from_file_path(path, cache=64 << 20)
+
+            def region(x, y, level, side):
+                ds = slide.level_downsamples[level]
+                return other.read_region((round(x / ds), round(y / ds)), level, (side, side)).numpy()[..., :3]
+    except ImportError:
+        return None
+
+    def read_patch(x, y, size, px):
+        level = slide.best_level(size / px)
+        side = max(1, round(size / slide.level_downsamples[level]))
+        rgb = np.ascontiguousarray(region(round(x), round(y), level, side))
+        if side != px:
+            rgb = np.array(Image.fromarray(rgb).resize((px, px), Image.Resampling.BILINEAR))
+        return rgb
+
+    return read_patch
+
+
+READERS = ("openslide", "direct", "tiffslide", "fastslide")
+
+
 def readers(args) -> list[dict]:
     """fusecpath's patch reads through OpenSlide against direct tile decoding (tifffile + imagecodecs),
-    each from a freshly opened slide, on the same tissue patches (0.5 µm/px, 256 px, grid order)."""
+    tiffslide and fastslide, each from a freshly opened slide, on the same tissue patches (0.5 µm/px,
+    256 px, grid order)."""
     rows = []
     for path in [*_cohort(args), REAL_SLIDE]:
         rates, pixels = {}, {}
-        for name, direct in (("openslide", False), ("direct", True)):
-            with open_slide(path, direct_tiles=direct) as slide:
+        for name in READERS:
+            with open_slide(path, direct_tiles=name == "direct") as slide:
                 tiling = tile_tissue(slide, segment_tissue(slide), 0.5, 256)
                 coords = tiling.coords[: args.reader_patches]
-                start = time.perf_counter()
-                pixels[name] = np.stack([slide.read_patch(x, y, tiling.size_level0, 256) for x, y in coords])
-                rates[name] = len(coords) / (time.perf_counter() - start)
-                level = slide.best_level(tiling.size_level0 / 256)
-        rows.append(
-            [
-                path.name,
-                f"{level} of {slide.level_count}",
-                str(len(coords)),
-                f"{rates['openslide']:.0f}",
-                f"{rates['direct']:.0f}",
-                f"{rates['direct'] / rates['openslide']:.2f}",
-                str(int(np.abs(pixels["openslide"].astype(int) - pixels["direct"]).max())),
-            ]
-        )
+                try:
+                    read = slide.read_patch if name in READERS[:2] else _other_reader(name, path, slide)
+                    if read is None:
+                        rates[name] = "not installed"
+                        continue
+                    start = time.perf_counter()
+                    pixels[name] = np.stack([read(x, y, tiling.size_level0, 256) for x, y in coords])
+                except Exception as exc:  # noqa: BLE001 - a format the library does not read is a result
+                    rates[name] = f"fails ({type(exc).__name__})"
+                    continue
+                rates[name] = f"{len(coords) / (time.perf_counter() - start):.0f}"
+                level = f"{slide.best_level(tiling.size_level0 / 256)} of {slide.level_count}"
+        cells = [rates[n] for n in READERS]
+        deltas = [
+            str(int(np.abs(pixels["openslide"].astype(int) - pixels[n]).max())) if n in pixels else "-"
+            for n in READERS[1:]
+        ]
+        rows.append([path.name, level, str(len(coords)), *cells, *deltas])
         print(*rows[-1], flush=True)
     return [
         {
             "heading": "Readers: 0.5 µm/px 256-px patches/s in one process",
-            "text": "tissue patches in grid order from a freshly opened slide; OpenSlide's read_region against "
-            "decoding the TIFF tiles directly (tifffile + imagecodecs, fusecpath/slides/tiles.py)",
+            "text": "tissue patches in grid order from a freshly opened slide, the same level and resize for "
+            "every reader; OpenSlide's read_region, decoding the TIFF tiles directly (tifffile + imagecodecs, "
+            "fusecpath/slides/tiles.py), tiffslide and fastslide (the bench extra); max |Δ| against OpenSlide",
             "columns": [
                 "slide",
                 "level read",
                 "patches",
-                "OpenSlide",
-                "direct tiles",
-                "ratio",
-                "max |Δ| grey",
+                *READERS,
+                *(f"max |Δ| {n}" for n in READERS[1:]),
             ],
             "rows": rows,
         }

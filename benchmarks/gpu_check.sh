@@ -2,7 +2,8 @@
 # fusecpath's checks on a CUDA machine, run from the repository root:
 #
 #   step 1  the GPU, torch and CUDA versions;
-#   step 2  the CUDA-relevant tests (tests/test_fusion_model.py's CUDA test must pass, not skip);
+#   step 2  the CUDA-relevant tests (tests/test_fusion_model.py's CUDA test must pass, not skip; the reader pool;
+#           the per-FM preprocessing against the authors' pipeline, its CUDA path included);
 #   step 3  benchmarks/extract.py --device cuda on synthetic slides: raw read + decode by the reader
 #           processes, trivial-encoder extraction, one pass vs three passes, and a ViT-L/16 (random weights,
 #           bf16): raw model patches/s, extraction patches/s and extraction / min(read, model) (goal >= 0.9);
@@ -65,6 +66,7 @@ versions() {
 
 tests() {
     $PY -m pytest -v -rs -p no:cacheprovider tests/test_fusion_model.py tests/test_fuse.py tests/test_extract.py \
+        tests/test_readers.py tests/test_preprocessing.py \
         | tee "$WORK/pytest.txt"
     local rc=${PIPESTATUS[0]}
     if [ "$DEVICE" != cpu ] && ! grep -q 'test_fusion_model.py::test_runs_on_cuda PASSED' "$WORK/pytest.txt"; then

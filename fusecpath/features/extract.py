@@ -1,19 +1,23 @@
 """One-pass multi-FM extraction: each slide is read once and every chosen FM embeds the same patches.
 
-Per slide: find tissue, tile it on one grid (kept from the feature file when there is one, else the
-read geometry of the first patch FM), read every patch once per read geometry in the run's reader
-processes (``readers``), let each FM of that geometry preprocess and embed the same uint8 pixels on
-the device, hand the features to the writer thread (``writer``) that streams them into a temporary
-HDF5 file, and rename it into place. Slide FMs are computed from the stored features of the patch FM
-they require, which is extracted as well when missing.
+Per slide: plan it (``plan``: find tissue, tile it on one grid, kept from the feature file when there
+is one, else the read geometry of the first patch FM), read every patch once per read geometry in the
+run's reader processes (``readers``), let each FM of that geometry preprocess and embed the same uint8
+pixels on the device (FMs with the same preprocessing share its output), hand the features to the
+writer thread (``writer``) that streams them into a temporary HDF5 file, and rename it into place.
+The next slide is planned in a thread, and its reads queued, while the current one is read; under the
+slide's lock the plan is checked against the slide and its file again. Slide FMs are computed from the
+stored features of the patch FM they require, which is extracted as well when missing.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,19 +26,18 @@ import h5py
 import numpy as np
 
 from fusecpath.errors import FusecpathError
-from fusecpath.features.readers import Geometry, ReaderPool
+from fusecpath.features.plan import ExtractionError, ReadGroup, SlidePlan, plan_slide, slide_state
+from fusecpath.features.readers import ReaderPool
 from fusecpath.features.store import (
     FORMAT,
     VERSION,
     SlideLockedError,
-    StoreError,
     feature_path,
-    open_features,
     slide_lock,
     updating,
 )
 from fusecpath.features.writer import FeatureWriter
-from fusecpath.slides.reader import Slide, open_slide, quick_checksum, slide_id
+from fusecpath.slides.reader import Slide, open_slide, slide_id
 from fusecpath.zoo import EncoderSpec
 
 log = logging.getLogger(__name__)
@@ -57,10 +60,6 @@ SLIDE_SUFFIXES = (
     ".jpeg",
 )
 CHUNK_BYTES = 1 << 20  # HDF5 chunk size for patch features
-
-
-class ExtractionError(FusecpathError):
-    """A slide that cannot be extracted (no tissue, nothing to do, ...)."""
 
 
 @dataclass
@@ -153,21 +152,6 @@ ProgressFn = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
-class ReadGroup:
-    """Patch FMs sharing one read geometry, and where each patch is read at level 0."""
-
-    mpp: float
-    read_px: int
-    size_level0: float  # side of the read square at level 0
-    offset: float  # added to the grid coords (centres the read square on the grid tile)
-    specs: tuple[EncoderSpec, ...]
-
-    @property
-    def geometry(self) -> Geometry:
-        return Geometry(self.offset, self.size_level0, self.read_px)
-
-
-@dataclass(frozen=True)
 class ExtractionJob:
     """What a run extracts, where, and with what: the one object the local and Ray backends share.
 
@@ -195,10 +179,17 @@ class ExtractionJob:
     def engine(self, progress: ProgressFn | None = None) -> Extractor:
         return Extractor(self, progress)
 
-    def extract_one(self, engine: Extractor, path: Path) -> tuple[str, Any]:
-        """("written" | "skipped", summary), ("busy", None) or ("failed", one-line message)."""
+    def extract_one(self, engine: Extractor, path: Path, then: Path | None = None) -> tuple[str, Any]:
+        """("written" | "skipped", summary), ("busy", None) or ("failed", one-line message). ``then``:
+        the slide that comes next, planned (and its reads queued) while this one is read."""
         try:
-            return extract_slide(engine, path, self)
+            plan = engine.take_plan(path) or engine.plan(path)
+        except (FusecpathError, OSError, RuntimeError, ValueError) as exc:
+            engine.prefetch(then)
+            return "failed", one_line(exc)
+        engine.prefetch(then)
+        try:
+            return extract_slide(engine, path, self, plan)
         except SlideLockedError:
             return "busy", None
         except (FusecpathError, OSError, RuntimeError, ValueError) as exc:
@@ -216,19 +207,54 @@ class Extractor:
         self.torch, self.job, self.progress = torch, job, progress
         self.device = torch.device(job.device)
         self.models: dict[str, Any] = {}
-        self._buffers: dict[tuple, Any] = {}  # CPU: staging and input tensors reused batch after batch
+        self._buffers: dict[tuple, Any] = {}  # CPU: input tensors reused batch after batch
         self.readers = ReaderPool(job.workers)  # forked before models load and threads start
         self.writer = FeatureWriter()
+        self._planner = ThreadPoolExecutor(1, thread_name_prefix="fusecpath-planner")
+        self._planned: tuple[Path, Future] | None = None
+        self._threads = torch.get_num_threads()
+        torch.set_num_threads(compute_threads(job.workers, self._threads))
 
     def close(self) -> None:
+        self.prefetch(None)
+        self._planner.shutdown()
         self.writer.close()
         self.readers.close()
+        self.torch.set_num_threads(self._threads)
 
     def __enter__(self) -> Extractor:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def plan(self, path: Path) -> SlidePlan:
+        """Plan ``path`` (no lock taken) and queue its reads."""
+        job = self.job
+        plan = plan_slide(path, job.out_dir, job.patch_specs, job.slide_specs, job.mpp)
+        if plan.groups:
+            geometries = [g.geometry for g in plan.groups]
+            plan.ticket = self.readers.submit(path, plan.slide_mpp, plan.coords, geometries, job.batch_size)
+        return plan
+
+    def prefetch(self, path: Path | None) -> None:
+        """Plan ``path`` in the background (None: forget the one planned ahead, cancelling its reads)."""
+        if self._planned is not None:
+            self._planned[1].add_done_callback(self._cancel)
+            self._planned = None
+        if path is not None:
+            self._planned = (path, self._planner.submit(self.plan, path))
+
+    def take_plan(self, path: Path) -> SlidePlan | None:
+        """The plan made ahead for ``path`` (raising what planning raised), else None."""
+        if self._planned is None or self._planned[0] != path:
+            return None
+        future, self._planned = self._planned[1], None
+        return future.result()
+
+    def _cancel(self, future: Future) -> None:
+        if future.exception() is None and future.result().ticket is not None:
+            self.readers.cancel(future.result().ticket)
 
     def model(self, spec: EncoderSpec):
         if spec.name not in self.models:
@@ -243,17 +269,10 @@ class Extractor:
         dtype = {"fp16": self.torch.float16, "bf16": self.torch.bfloat16}[spec.precision]
         return self.torch.autocast("cuda", dtype=dtype)
 
-    def embed_patches(
-        self,
-        slide_path: Path,
-        mpp: float,
-        coords: np.ndarray,
-        groups: list[ReadGroup],
-        out: h5py.File,
-        label: str,
-    ) -> None:
-        """Stream every group's FMs' features of ``coords`` into ``patch/<fm>`` datasets of ``out``."""
-        n = len(coords)
+    def embed_patches(self, plan: SlidePlan, out: h5py.File, label: str) -> None:
+        """Stream every group's FMs' features of the plan's patches (its reader ticket) into
+        ``patch/<fm>`` datasets of ``out``."""
+        groups, n = plan.groups, len(plan.coords)
         datasets = {}
         for group in groups:
             for spec in group.specs:
@@ -265,9 +284,7 @@ class Extractor:
                     dtype="float32",
                     chunks=(rows, spec.embed_dim),
                 )
-        batches = self.readers.read(
-            slide_path, mpp, coords, [g.geometry for g in groups], self.job.batch_size
-        )
+        batches = self.readers.results(plan.ticket)
         done = 0
         self._report(label, 0, n)
         try:
@@ -287,11 +304,10 @@ class Extractor:
 
     def _upload(self, pixels):
         """uint8 pixels out of the readers' shared memory onto the device: pinned and non-blocking on
-        CUDA; on the CPU one sequential copy into a reused buffer (strided reads of shared memory are slow)."""
+        CUDA; on the CPU they are used where they are (the readers' slots stay mapped, batch after batch)."""
         if self.device.type == "cuda":
             return pixels.pin_memory().to(self.device, non_blocking=True)
-        staging = self._buffer(("pixels",), pixels)
-        return staging.copy_(pixels)
+        return pixels
 
     def _buffer(self, key: tuple, like, shape=None, dtype=None):
         """A CPU tensor kept for ``key``, grown to ``shape`` (default: like's) and cut to it."""
@@ -355,6 +371,14 @@ class Extractor:
         )
 
 
+def compute_threads(workers: int, current: int) -> int:
+    """Torch's intra-op threads for the run's process: the cores the reader processes leave free (at
+    least one). Threads that spin on a core a reader needs slow both; measured in benchmarks/extract.py."""
+    if not workers:
+        return current
+    return max(1, min(current, len(os.sched_getaffinity(0)) - workers))
+
+
 def _fm_attrs(spec: EncoderSpec, group: ReadGroup) -> dict[str, Any]:
     return {
         "fingerprint": spec.fingerprint(),
@@ -368,99 +392,46 @@ def _fm_attrs(spec: EncoderSpec, group: ReadGroup) -> dict[str, Any]:
     }
 
 
-def _plan_groups(specs: list[EncoderSpec], slide_mpp: float, grid_size: float) -> list[ReadGroup]:
-    """Group patch FMs by read geometry; each group's square is centred on the grid tile."""
-    groups: dict[tuple[float, int], list[EncoderSpec]] = {}
-    for spec in specs:
-        if spec.read_geometry is None:
-            raise ExtractionError(f"{spec.name}: a patch encoder without mpp/read_px in its spec")
-        groups.setdefault(spec.read_geometry, []).append(spec)
-    out = []
-    for (mpp, read_px), members in groups.items():
-        size = read_px * mpp / slide_mpp
-        out.append(ReadGroup(mpp, read_px, size, (grid_size - size) / 2.0, tuple(members)))
-    return out
+def extract_slide(
+    engine: Extractor, path: Path, job: ExtractionJob, plan: SlidePlan | None = None
+) -> tuple[str, dict[str, Any]]:
+    """Extract what is missing for one slide, under its lock: ("written" | "skipped", summary). A plan
+    made ahead is used when the slide and its feature file are still as it was made from."""
+    from fusecpath.slides.tissue import save_tissue
 
-
-def _stored_state(
-    path: Path, checksum: str, slide_mpp: float
-) -> tuple[dict[str, str], dict[str, str], dict | None]:
-    """(patch fm -> fingerprint, slide fm -> fingerprint, coords attrs) of a stored file that belongs
-    to this very slide; empty when there is none, it is unreadable or the slide changed."""
-    if not path.exists():
-        return {}, {}, None
-    try:
-        stored = open_features(path)
-        if stored.format != "fusecpath" or stored.attrs.get("slide_checksum") != checksum:
-            return {}, {}, None
-        if not np.isclose(float(stored.attrs.get("slide_mpp", -1)), slide_mpp) or not len(stored.coords):
-            return {}, {}, None
-        if not all(k in stored.attrs for k in ("mpp", "read_px", "patch_size_level0_exact")):
-            return {}, {}, None
-        patch = {fm: stored.fingerprint(fm) for fm in stored.patch_fms()}
-        slide = {fm: stored.fingerprint(fm) for fm in stored.slide_fms()}
-        return patch, slide, {**stored.attrs, "_coords": stored.coords}
-    except (StoreError, OSError, KeyError, ValueError, TypeError):
-        return {}, {}, None
-
-
-def extract_slide(engine: Extractor, path: Path, job: ExtractionJob) -> tuple[str, dict[str, Any]]:
-    """Extract what is missing for one slide, under its lock: ("written" | "skipped", summary)."""
-    from fusecpath.slides.tiling import tile_tissue
-    from fusecpath.slides.tissue import save_tissue, segment_tissue
-
-    patch_specs, slide_specs, out_dir, mpp = job.patch_specs, job.slide_specs, job.out_dir, job.mpp
     started = time.perf_counter()
     sid = slide_id(path)
-    target = feature_path(out_dir, sid)
-    with slide_lock(target):
-        with open_slide(path, mpp=mpp) as slide:
-            checksum = quick_checksum(path)
-            stored_patch, stored_slide, stored = _stored_state(target, checksum, slide.mpp)
-            todo_patch = [s for s in patch_specs if stored_patch.get(s.name) != s.fingerprint()]
-            redone = {s.name for s in todo_patch}
-            todo_slide = [
-                s for s in slide_specs if stored_slide.get(s.name) != s.fingerprint() or s.requires in redone
-            ]
-            summary = {
-                "slide_id": sid,
-                "path": str(path),
-                "features": str(target),
-                "fms": [s.name for s in todo_patch + todo_slide],
-            }
-            if not todo_patch and not todo_slide:
-                return "skipped", {**summary, "patches": len(stored["_coords"]) if stored else 0}
-            tissue = None
-            if stored is not None:
-                coords = stored["_coords"]
-                grid = (
-                    float(stored["mpp"]),
-                    int(stored["read_px"]),
-                    float(stored["patch_size_level0_exact"]),
-                )
-            else:
-                first = todo_patch[0]
-                tissue = segment_tissue(slide)
-                tiling = tile_tissue(slide, tissue, first.mpp, first.read_px)
-                if len(tiling) == 0:
-                    raise ExtractionError(
-                        f"{path.name}: no tissue found (tissue covers {tissue.area_fraction:.1%} of the "
-                        f"thumbnail, too little for one {first.read_px}-px patch at {first.mpp} µm/px); "
-                        "check the slide or its mpp"
-                    )
-                coords, grid = tiling.coords, (tiling.mpp, tiling.read_px, tiling.size_level0)
-            groups = _plan_groups(todo_patch, slide.mpp, grid[2])
-            drop = [f"patch/{s.name}" for s in todo_patch] + [f"slide/{s.name}" for s in todo_slide]
-            with updating(target, drop=drop, fresh=stored is None, lock=False) as out:
-                if stored is None:
-                    _write_coords(out, slide, sid, coords, grid, checksum, tissue)
-                if groups:
-                    engine.embed_patches(path, slide.mpp, coords, groups, out, sid)
-                for spec in todo_slide:
-                    engine.embed_slide(spec, out)
-            if tissue is not None:
-                save_tissue(tissue, sid, out_dir / "tissue")
-    summary.update(patches=int(len(coords)), seconds=round(time.perf_counter() - started, 3))
+    target = feature_path(job.out_dir, sid)
+    try:
+        with slide_lock(target):
+            with open_slide(path, mpp=job.mpp) as slide:
+                if plan is None or slide_state(path, target, slide.mpp)[0] != plan.state:
+                    if plan is not None:
+                        engine.readers.cancel(plan.ticket)
+                    plan = engine.plan(path)
+                summary = {
+                    "slide_id": sid,
+                    "path": str(path),
+                    "features": str(target),
+                    "fms": [s.name for s in plan.todo_patch + plan.todo_slide],
+                }
+                if not plan.todo:
+                    return "skipped", {**summary, "patches": plan.patches}
+                drop = [f"patch/{s.name}" for s in plan.todo_patch]
+                drop += [f"slide/{s.name}" for s in plan.todo_slide]
+                with updating(target, drop=drop, fresh=plan.stored is None, lock=False) as out:
+                    if plan.stored is None:
+                        _write_coords(out, slide, sid, plan.coords, plan.grid, plan.state[0], plan.tissue)
+                    if plan.groups:
+                        engine.embed_patches(plan, out, sid)
+                    for spec in plan.todo_slide:
+                        engine.embed_slide(spec, out)
+    finally:
+        if plan is not None and plan.ticket is not None:
+            engine.readers.cancel(plan.ticket)
+    if plan.tissue is not None:
+        save_tissue(plan.tissue, sid, job.out_dir / "tissue")
+    summary.update(patches=plan.patches, seconds=round(time.perf_counter() - started, 3))
     return "written", summary
 
 
@@ -586,6 +557,8 @@ def extract(
         return result
     if unique:
         with job.engine(report_progress) as engine:
-            for path in unique:
-                record(path, *job.extract_one(engine, path))
+            for i, path in enumerate(unique):
+                record(
+                    path, *job.extract_one(engine, path, then=unique[i + 1] if i + 1 < len(unique) else None)
+                )
     return result

@@ -39,10 +39,18 @@ class TissueMask:
         return float(self.mask.mean()) if self.mask.size else 0.0
 
 
-def saturation(rgb: np.ndarray) -> np.ndarray:
-    """HSV saturation in [0, 1] of a uint8 RGB image."""
-    rgb = rgb.astype(np.float32)
-    high, low = rgb.max(-1), rgb.min(-1)
+def channel_range(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(max, min) over the channels of an RGB image, pixel by pixel (elementwise over the three
+    planes: several times faster than reducing the last axis of length 3)."""
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    return np.maximum(np.maximum(r, g), b), np.minimum(np.minimum(r, g), b)
+
+
+def saturation(rgb: np.ndarray, high: np.ndarray | None = None, low: np.ndarray | None = None) -> np.ndarray:
+    """HSV saturation in [0, 1] of a uint8 RGB image (``high``, ``low``: its channel_range)."""
+    if high is None or low is None:
+        high, low = channel_range(rgb)
+    high, low = high.astype(np.float32), low.astype(np.float32)
     return np.where(high > 0, (high - low) / np.maximum(high, 1.0), 0.0)
 
 
@@ -54,14 +62,14 @@ def tissue_mask(
 ) -> tuple[np.ndarray, float]:
     """(mask, threshold): Otsu on saturation (at least MIN_SATURATION), very dark pixels excluded,
     then closing, opening, small holes filled and small objects removed."""
-    sat = saturation(rgb)
-    sat = ndimage.median_filter(sat, size=3)
+    high, low = channel_range(rgb)
+    sat = ndimage.median_filter(saturation(rgb, high, low), size=3)
     try:
         threshold = float(filters.threshold_otsu(sat))
     except ValueError:  # a constant image
         threshold = 1.0
     threshold = max(threshold, MIN_SATURATION)
-    mask = (sat > threshold) & (rgb.max(-1) > 25)
+    mask = (sat > threshold) & (high > 25)
     radius = max(1, round(16.0 / um_per_px))
     disk = morphology.disk(radius).astype(bool)
     padded = np.pad(mask, radius + 1, mode="edge")
@@ -173,5 +181,5 @@ def save_tissue(tissue: TissueMask, slide_id: str, out_dir: str | Path) -> tuple
     out_dir = Path(out_dir)
     geojson, png = out_dir / f"{slide_id}.geojson", out_dir / f"{slide_id}.png"
     write_with(geojson, lambda p: p.write_text(json.dumps(to_geojson(tissue, slide_id))))
-    write_with(png, lambda p: overlay(tissue).save(p, format="PNG"))
+    write_with(png, lambda p: overlay(tissue).save(p, format="PNG", compress_level=1))
     return geojson, png
