@@ -523,7 +523,16 @@ class _Meter:
             self.callback(self.done, self.total, what)
 
 
-def _train_split(method, task: Task, lab: Labels, fit, val, cfg: TrainConfig, on_epoch, dist=None):
+def _train_split(
+    method,
+    task: Task,
+    lab: Labels,
+    fit: np.ndarray,
+    val: np.ndarray,
+    cfg: TrainConfig,
+    on_epoch: Callable[[int], None],
+    dist: distributed.Dist | None = None,
+):
     """``train`` on the slides at positions ``fit``, the epoch chosen on those at ``val``."""
     ids = np.array(lab.slide_ids)
     return train(
