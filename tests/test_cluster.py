@@ -7,6 +7,7 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from fusecpath.fusion import make_bags, multiview_cluster
+from fusecpath.fusion.bags import slot_shares
 from fusecpath.fusion.cluster import knn_graph
 from fusecpath.synthetic.blobs import multiview_blobs
 
@@ -68,3 +69,12 @@ def test_bags_fill_missing_clusters():
     bags = make_bags(labels, n_clusters=5, n_bags=2, per_cluster=3)
     assert bags.shape == (2, 5, 3)
     assert set(bags.ravel()) == set(range(5))
+
+
+def test_slot_shares_split_a_cluster_among_the_slots_it_fills():
+    labels = np.array([7] * 6 + [3] * 2 + [5] * 2)  # clusters 3, 5, 7 fill slots 0, 1, 2, 3 in turn
+    shares = slot_shares(labels, n_clusters=4)
+    np.testing.assert_allclose(shares, [0.1, 0.2, 0.6, 0.1])  # cluster 3 (0.2) fills slots 0 and 3
+    bags = make_bags(labels, n_clusters=4, n_bags=1, per_cluster=2)
+    assert [set(labels[bags[0, slot]]) for slot in range(4)] == [{3}, {5}, {7}, {3}]
+    assert shares.sum() == pytest.approx(1.0)

@@ -107,6 +107,25 @@ def test_final_norm_is_an_option_and_old_configs_keep_their_layernorm():
         FusedModel({**CONFIG, "arch": {"final_norm": "batch"}})
 
 
+def test_size_prior_weighs_each_cluster_slot_by_its_share_of_the_slide():
+    torch.manual_seed(0)
+    shares = torch.tensor([[0.4, 0.1, 0.1, 0.4]])
+    bags = torch.randn(1, 4, 3, 16)
+    for prior, expected in (
+        ("size", shares.repeat_interleave(3, 1) / 3),
+        ("none", torch.full((1, 12), 1 / 12)),
+    ):
+        model = FusedModel({**CONFIG, "arch": {**CONFIG["arch"], "cluster_prior": prior}}).eval()
+        torch.nn.init.zeros_(model.pool.score.weight)  # every token scores alike: the prior alone decides
+        torch.nn.init.zeros_(model.pool.score.bias)
+        with torch.no_grad():
+            torch.testing.assert_close(model(bags, shares=shares).attention, expected)
+    with pytest.raises(ValueError, match="cluster_prior"):
+        FusedModel({**CONFIG, "arch": {"cluster_prior": "count"}})
+    saved = {**CONFIG, "arch": {"hidden": 32}}  # a config saved before the option existed: no prior
+    assert not FusedModel.from_config(saved).size_prior
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
 def test_runs_on_cuda():
     model = FusedModel(CONFIG).cuda().eval()

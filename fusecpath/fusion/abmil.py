@@ -27,9 +27,14 @@ class AttentionPool(nn.Module):
         )
         self.score = nn.Linear(attn_dim, 1, bias=gated)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None, prior: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``prior`` (B, T): log-weights added to the attention logits (the tokens' prior shares)."""
         hidden = self.value(x) if self.gate is None else self.value(x) * self.gate(x)
         logits = self.score(hidden).squeeze(-1)
+        if prior is not None:
+            logits = logits + prior
         if mask is not None:
             logits = logits.masked_fill(~mask, float("-inf"))
         weights = torch.softmax(logits, dim=-1)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from fusecpath.fusion.bags import slot_shares
 from fusecpath.fusion.model import FusedModel, LinearModel
 from fusecpath.fusion.predict import score_bags, slide_bags
 from fusecpath.training.data import Cohort
@@ -60,7 +61,9 @@ class FuseCPathMethod:
         self.slide_fms = [fm["name"] for fm in self.config.get("slide_fms", [])]
         self.n_clusters = int(self.config["clustering"]["n_clusters"])
         self._feats = {s: d.concat(self.patch_fms) for s, d in self.cohort.items()}
-        self._bags = {s: slide_bags(self.config, self._regions(s, d), s) for s, d in self.cohort.items()}
+        regions = {s: self._regions(s, d) for s, d in self.cohort.items()}
+        self._bags = {s: slide_bags(self.config, r, s) for s, r in regions.items()}
+        self._shares = {s: slot_shares(r, self.n_clusters).astype(np.float32) for s, r in regions.items()}
 
     def _regions(self, slide_id: str, data) -> np.ndarray:
         if self.regions == "clusters":
@@ -94,13 +97,14 @@ class FuseCPathMethod:
             bags = torch.stack(
                 [self.bag_tensor(s, self._bags[s][b]) for s, b in zip(ids, chunk[:, 1], strict=True)]
             )
-            yield (bags, self._teachers(ids)), chunk[:, 0]
+            shares = torch.as_tensor(np.stack([self._shares[s] for s in ids]))
+            yield (bags, self._teachers(ids), shares), chunk[:, 0]
 
     def loss(self, model: FusedModel, inputs: Any, y: torch.Tensor, task: Task) -> torch.Tensor:
         """lam * task(student) + (1 - lam) * mean_i distill(teacher_i, student); with ``teacher_ce`` the
         task term is task(student) + mean_i task(teacher_i)."""
-        bags, teachers = inputs
-        out = model(bags, teachers)
+        bags, teachers, shares = inputs
+        out = model(bags, teachers, shares)
         task_loss = task.loss(out.logits, y)
         if not out.teacher_logits:
             return task_loss
@@ -110,7 +114,9 @@ class FuseCPathMethod:
         return self.lam * task_loss + (1 - self.lam) * distill
 
     def score(self, model: FusedModel, slide_id: str, device: str) -> np.ndarray:
-        return score_bags(model, self._feats[slide_id], self._bags[slide_id], device)[0]
+        return score_bags(model, self._feats[slide_id], self._bags[slide_id], self._shares[slide_id], device)[
+            0
+        ]
 
 
 @dataclass

@@ -33,10 +33,17 @@ ARCH_DEFAULTS: dict[str, Any] = {
     "attn_dim": 128,
     "layer_scale": None,  # CR²T branch gains' start (LayerScale); None: no gains, as the paper
     "final_norm": "none",  # "layer": R²T's LayerNorm on the re-embedded tokens before pooling (official)
+    "cluster_prior": "size",  # "size": attention weighs each cluster slot by its share of the slide; "none"
 }
 # ``fuse --cr2t official``: the official re-embedding and pooling (feature_norm / init stay separate)
-OFFICIAL_ARCH: dict[str, Any] = {"cr2t": "official", "pool": "relu", "final_norm": "layer"}
+OFFICIAL_ARCH: dict[str, Any] = {
+    "cr2t": "official",
+    "pool": "relu",
+    "final_norm": "layer",
+    "cluster_prior": "none",
+}
 FINAL_NORMS = ("none", "layer")
+CLUSTER_PRIORS = ("size", "none")
 
 
 class Standardise(nn.Module):
@@ -111,6 +118,9 @@ class FusedModel(nn.Module, CheckpointMixin):
         if arch["final_norm"] not in FINAL_NORMS:
             raise ValueError(f"arch final_norm is 'none' or 'layer', not {arch['final_norm']!r}")
         self.final_norm = nn.LayerNorm(hidden) if arch["final_norm"] == "layer" else nn.Identity()
+        if arch["cluster_prior"] not in CLUSTER_PRIORS:
+            raise ValueError(f"arch cluster_prior is 'size' or 'none', not {arch['cluster_prior']!r}")
+        self.size_prior = arch["cluster_prior"] == "size"
         self.pool = AttentionPool(hidden, arch["attn_dim"], kind=arch["pool"])
         self.head = nn.Linear(hidden, n_out)
         self.teacher_norms = nn.ModuleList(
@@ -124,21 +134,32 @@ class FusedModel(nn.Module, CheckpointMixin):
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> FusedModel:
-        """The model a saved config describes; configs from before ``final_norm`` existed had the
-        LayerNorm."""
-        if "arch" in config and "final_norm" not in config["arch"]:
-            config = {**config, "arch": {**config["arch"], "final_norm": "layer"}}
+        """The model a saved config describes; configs from before ``final_norm`` and ``cluster_prior``
+        existed had the LayerNorm and no prior."""
+        if "arch" in config:
+            config = {**config, "arch": {"final_norm": "layer", "cluster_prior": "none", **config["arch"]}}
         return cls(config)
 
-    def forward(self, bags: torch.Tensor, slide_embeddings: list[torch.Tensor] | None = None) -> FusedOutput:
-        """bags (B, K, n, D_in) -> logits; slide_embeddings (one (B, d_i) per slide FM) -> teacher logits."""
+    def forward(
+        self,
+        bags: torch.Tensor,
+        slide_embeddings: list[torch.Tensor] | None = None,
+        shares: torch.Tensor | None = None,
+    ) -> FusedOutput:
+        """bags (B, K, n, D_in) -> logits; slide_embeddings (one (B, d_i) per slide FM) -> teacher logits;
+        shares (B, K): the share of its slide each cluster slot stands for (``bags.slot_shares``), which
+        the ``cluster_prior="size"`` pooling adds to its attention logits as log-weights (equal shares
+        without it: the bag's clusters count alike)."""
         b, k, n, _ = bags.shape
         x = self.proj(self.norm(bags))
         if self.official:  # the bag's tokens in cluster order, one sequence
             x = x.reshape(b, k * n, -1)
         for block in self.blocks:
             x = block(x)
-        pooled, attention = self.pool(self.final_norm(x).reshape(b, k * n, -1))
+        prior = None
+        if self.size_prior and shares is not None:
+            prior = shares.clamp_min(1e-12).log().to(x.dtype).repeat_interleave(n, dim=1)
+        pooled, attention = self.pool(self.final_norm(x).reshape(b, k * n, -1), prior=prior)
         teacher_logits = [
             self.head(proj(norm(emb)))
             for proj, norm, emb in zip(

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from fusecpath.fusion.bags import make_bags
+from fusecpath.fusion.bags import make_bags, slot_shares
 from fusecpath.fusion.cluster import multiview_cluster
 from fusecpath.fusion.model import FusedModel
 from fusecpath.training.tasks import Task
@@ -44,13 +44,16 @@ def slide_bags(config: dict[str, Any], clusters: np.ndarray, slide_id: str) -> n
 
 @torch.no_grad()
 def score_bags(
-    model: FusedModel, features: np.ndarray, bags: np.ndarray, device: str = "cpu"
+    model: FusedModel, features: np.ndarray, bags: np.ndarray, shares: np.ndarray, device: str = "cpu"
 ) -> tuple[np.ndarray, np.ndarray]:
     """(n_bags, n_outputs) logits and (n_bags, K * N_K) ABMIL weights of one slide's bags, ``features``
-    being its (N, D) concatenated patch features. The caller chooses train/eval mode."""
+    being its (N, D) concatenated patch features and ``shares`` (K,) its slots' shares of the slide
+    (``bags.slot_shares``). The caller chooses train/eval mode."""
     logits, weights = [], []
+    slot = torch.as_tensor(shares, dtype=torch.float32, device=device)[None]
     for i in range(0, len(bags), SCORE_CHUNK):
-        out = model(torch.as_tensor(features[bags[i : i + SCORE_CHUNK]]).to(device))
+        chunk = torch.as_tensor(features[bags[i : i + SCORE_CHUNK]]).to(device)
+        out = model(chunk, shares=slot.expand(len(chunk), -1))
         logits.append(out.logits.float().cpu().numpy())
         weights.append(out.attention.float().cpu().numpy())
     return np.concatenate(logits), np.concatenate(weights)
@@ -77,7 +80,8 @@ def predict_slide(
         clusters = multiview_cluster(views, int(clustering["n_clusters"]), int(clustering.get("seed", 0)))
     bags = slide_bags(cfg, clusters, slide_id)
     model.eval().to(device)
-    logits, weights = score_bags(model, np.concatenate(views, axis=1), bags, device)
+    shares = slot_shares(clusters, int(cfg["clustering"]["n_clusters"]))
+    logits, weights = score_bags(model, np.concatenate(views, axis=1), bags, shares, device)
     decoded = task_of(model).decode(logits)
     total = np.bincount(bags.reshape(-1), weights=weights.reshape(-1), minlength=n)
     count = np.bincount(bags.reshape(-1), minlength=n)
