@@ -10,7 +10,14 @@ import pytest
 import torch
 
 from fusecpath.api import fm_records
-from fusecpath.fusion.baselines import MIL_MODELS, MILMethod, random_bags, random_regions
+from fusecpath.fusion.baselines import (
+    MIL_MODELS,
+    MILMethod,
+    MILNet,
+    random_bags,
+    random_regions,
+    transmil_landmarks,
+)
 from fusecpath.fusion.fuse import FuseOptions, fused_config
 from fusecpath.fusion.methods import FuseCPathMethod
 from fusecpath.training.data import SlideData
@@ -120,9 +127,6 @@ def test_resident_memory_stays_flat_across_epochs():
 
 def test_clam_instance_loss_survives_large_margins():
     """torchmil's SmoothTop1SVM raised a shape error once instance logits grew large (seen at 20 epochs)."""
-    import torch
-
-    from fusecpath.fusion.baselines import MILNet
     from fusecpath.training.tasks import Task
 
     torch.manual_seed(0)
@@ -136,3 +140,12 @@ def test_clam_instance_loss_survives_large_margins():
     bags, y = torch.randn(3, 12, 16), torch.tensor([0, 1, 1])
     loss = net.loss(bags, y, task)
     assert torch.isfinite(loss) and loss.requires_grad
+
+
+def test_transmil_landmarks_are_at_most_a_quarter_of_the_bag():
+    assert transmil_landmarks(512, None) == 256  # torchmil's default
+    assert transmil_landmarks(512, 5000) == 256
+    assert transmil_landmarks(128, 64) == 16
+    assert transmil_landmarks(128, 2) == 1
+    net = MILNet("transmil", [8, 8], 2, hidden=16, bag_size=12)
+    assert [layer.att_module.n_landmarks for layer in net.mil.layers] == [3, 3]
