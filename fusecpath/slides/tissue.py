@@ -3,6 +3,8 @@ clean-up, a minimum area; the result as GeoJSON polygons (QuPath reads them) and
 
 from __future__ import annotations
 
+import functools
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +15,7 @@ from PIL import Image, ImageDraw
 from scipy import ndimage
 from skimage import filters, measure, morphology
 
-from fusecpath.files import write_with
+from fusecpath.files import write_atomic
 from fusecpath.slides.reader import Slide
 
 SEGMENTATION_MPP = 8.0  # µm per pixel of the view segmented (about 1.25x)
@@ -25,14 +27,18 @@ MAX_VIEW_PX = 2048  # longest side of the segmented view
 
 @dataclass
 class TissueMask:
-    """A boolean mask of the slide at ``downsample`` level-0 px per mask px, its polygons at level 0,
-    and the RGB view it was computed on."""
+    """A boolean mask of the slide at ``downsample`` level-0 px per mask px, the RGB view it was
+    computed on, and its polygons at level 0 (traced when first asked for: tiling needs only the mask)."""
 
     mask: np.ndarray
     downsample: float
-    polygons: list[list[np.ndarray]]  # each: [exterior ring, *holes], rings (K, 2) x, y at level 0
     thumbnail: np.ndarray
     threshold: float
+
+    @functools.cached_property
+    def polygons(self) -> list[list[np.ndarray]]:
+        """Each: [exterior ring, *holes], rings (K, 2) x, y at level 0."""
+        return mask_polygons(self.mask, self.downsample)
 
     @property
     def area_fraction(self) -> float:
@@ -133,7 +139,7 @@ def segment_tissue(
     )
     rgb, downsample = slide.thumbnail(downsample * slide.mpp)
     mask, threshold = tissue_mask(rgb, downsample * slide.mpp, min_area_um2=min_area_um2)
-    return TissueMask(mask, downsample, mask_polygons(mask, downsample), rgb, threshold)
+    return TissueMask(mask, downsample, rgb, threshold)
 
 
 def to_geojson(tissue: TissueMask, slide_id: str) -> dict[str, Any]:
@@ -176,10 +182,22 @@ def overlay(tissue: TissueMask) -> Image.Image:
     return image
 
 
+def render_tissue(tissue: TissueMask, slide_id: str) -> dict[str, bytes]:
+    """The contents of ``<slide_id>.geojson`` and ``<slide_id>.png`` (overlay), by file name."""
+    png = io.BytesIO()
+    overlay(tissue).save(png, format="PNG", compress_level=1)
+    return {
+        f"{slide_id}.geojson": json.dumps(to_geojson(tissue, slide_id)).encode(),
+        f"{slide_id}.png": png.getvalue(),
+    }
+
+
+def write_tissue(files: dict[str, bytes], out_dir: str | Path) -> tuple[Path, ...]:
+    """Write ``render_tissue``'s files into ``out_dir``, each atomically."""
+    return tuple(write_atomic(Path(out_dir) / name, data) for name, data in files.items())
+
+
 def save_tissue(tissue: TissueMask, slide_id: str, out_dir: str | Path) -> tuple[Path, Path]:
     """Write ``<slide_id>.geojson`` and ``<slide_id>.png`` (overlay) into ``out_dir``."""
-    out_dir = Path(out_dir)
-    geojson, png = out_dir / f"{slide_id}.geojson", out_dir / f"{slide_id}.png"
-    write_with(geojson, lambda p: p.write_text(json.dumps(to_geojson(tissue, slide_id))))
-    write_with(png, lambda p: overlay(tissue).save(p, format="PNG", compress_level=1))
+    geojson, png = write_tissue(render_tissue(tissue, slide_id), out_dir)
     return geojson, png
