@@ -23,6 +23,7 @@ MIN_SATURATION = 0.05  # never call pixels tissue below this, whatever Otsu says
 MIN_TISSUE_UM2 = 40_000.0  # smaller specks are dropped (about 3 patches of 128 µm)
 MIN_HOLE_UM2 = 20_000.0  # smaller holes are filled
 MAX_VIEW_PX = 2048  # longest side of the segmented view
+MEDIAN_BAND_PIXELS = 1 << 18  # of the view median-filtered at once (bounds its temporaries)
 
 
 @dataclass
@@ -90,10 +91,23 @@ def tissue_mask(
 
 def median3x3(values: np.ndarray) -> np.ndarray:
     """``ndimage.median_filter(values, size=3)`` (borders reflected), exactly, from 19 elementwise
-    min/max: sort each column of three, then the median of the column minima's max, the column
-    medians' median and the column maxima's min. Several times faster than scipy's rank filter."""
-    padded = np.pad(values, 1, mode="symmetric")  # scipy's "reflect"
+    min/max a pixel: several times faster than scipy's rank filter. A band of rows at a time, so that
+    its temporaries stay small."""
     h, w = values.shape
+    rows = max(1, MEDIAN_BAND_PIXELS // max(1, w))
+    out = np.empty_like(values)
+    for r0 in range(0, h, rows):
+        r1 = min(h, r0 + rows)
+        band = values[max(0, r0 - 1) : r1 + 1]
+        # scipy's "reflect" is numpy's "symmetric"; rows beyond the band are real rows, not padding
+        out[r0:r1] = _median9(np.pad(band, ((r0 == 0, r1 == h), (1, 1)), mode="symmetric"))
+    return out
+
+
+def _median9(padded: np.ndarray) -> np.ndarray:
+    """The 3x3 median of each inner pixel of ``padded``: sort each column of three, then the median of
+    the column minima's max, the column medians' median and the column maxima's min."""
+    h, w = padded.shape[0] - 2, padded.shape[1] - 2
     columns = []
     for dx in range(3):
         a, b, c = (padded[dy : dy + h, dx : dx + w] for dy in range(3))
