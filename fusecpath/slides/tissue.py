@@ -100,7 +100,7 @@ def median3x3(values: np.ndarray) -> np.ndarray:
         r1 = min(h, r0 + rows)
         band = values[max(0, r0 - 1) : r1 + 1]
         # scipy's "reflect" is numpy's "symmetric"; rows beyond the band are real rows, not padding
-        out[r0:r1] = _median9(np.pad(band, ((r0 == 0, r1 == h), (1, 1)), mode="symmetric"))
+        out[r0:r1] = _median9(np.pad(band, ((int(r0 == 0), int(r1 == h)), (1, 1)), mode="symmetric"))
     return out
 
 
