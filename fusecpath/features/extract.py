@@ -229,12 +229,22 @@ class Extractor:
         self.close()
 
     def plan(self, path: Path) -> SlidePlan:
-        """Plan ``path`` (no lock taken) and queue its reads."""
+        """Plan ``path`` (no lock taken), queue its reads, then render its tissue files while the
+        readers start on them."""
+        from fusecpath.slides.tissue import render_tissue
+
         job = self.job
         plan = plan_slide(path, job.out_dir, job.patch_specs, job.slide_specs, job.mpp)
         if plan.groups:
             geometries = [g.geometry for g in plan.groups]
             plan.ticket = self.readers.submit(path, plan.slide_mpp, plan.coords, geometries, job.batch_size)
+        if plan.tissue is not None:
+            try:
+                plan.tissue_files = render_tissue(plan.tissue, slide_id(path))
+            except BaseException:
+                if plan.ticket is not None:
+                    self.readers.cancel(plan.ticket)
+                raise
         return plan
 
     def prefetch(self, path: Path | None) -> None:
@@ -397,7 +407,7 @@ def extract_slide(
 ) -> tuple[str, dict[str, Any]]:
     """Extract what is missing for one slide, under its lock: ("written" | "skipped", summary). A plan
     made ahead is used when the slide and its feature file are still as it was made from."""
-    from fusecpath.slides.tissue import save_tissue
+    from fusecpath.slides.tissue import write_tissue
 
     started = time.perf_counter()
     sid = slide_id(path)
@@ -429,8 +439,8 @@ def extract_slide(
     finally:
         if plan is not None and plan.ticket is not None:
             engine.readers.cancel(plan.ticket)
-    if plan.tissue is not None:
-        save_tissue(plan.tissue, sid, job.out_dir / "tissue")
+    if plan.tissue_files is not None:
+        write_tissue(plan.tissue_files, job.out_dir / "tissue")
     summary.update(patches=plan.patches, seconds=round(time.perf_counter() - started, 3))
     return "written", summary
 

@@ -53,6 +53,7 @@ class SlidePlan:
     coords: np.ndarray | None = None
     grid: tuple[float, int, float] | None = None  # mpp, read_px, read size at level 0
     tissue: Any = None  # the TissueMask when the grid is new
+    tissue_files: dict[str, bytes] | None = None  # its files (render_tissue), written with the features
     groups: tuple[ReadGroup, ...] = ()
     ticket: int | None = None
 

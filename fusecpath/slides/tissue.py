@@ -3,6 +3,8 @@ clean-up, a minimum area; the result as GeoJSON polygons (QuPath reads them) and
 
 from __future__ import annotations
 
+import functools
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +15,7 @@ from PIL import Image, ImageDraw
 from scipy import ndimage
 from skimage import filters, measure, morphology
 
-from fusecpath.files import write_with
+from fusecpath.files import write_atomic
 from fusecpath.slides.reader import Slide
 
 SEGMENTATION_MPP = 8.0  # µm per pixel of the view segmented (about 1.25x)
@@ -21,18 +23,23 @@ MIN_SATURATION = 0.05  # never call pixels tissue below this, whatever Otsu says
 MIN_TISSUE_UM2 = 40_000.0  # smaller specks are dropped (about 3 patches of 128 µm)
 MIN_HOLE_UM2 = 20_000.0  # smaller holes are filled
 MAX_VIEW_PX = 2048  # longest side of the segmented view
+MEDIAN_BAND_PIXELS = 1 << 18  # of the view median-filtered at once (bounds its temporaries)
 
 
 @dataclass
 class TissueMask:
-    """A boolean mask of the slide at ``downsample`` level-0 px per mask px, its polygons at level 0,
-    and the RGB view it was computed on."""
+    """A boolean mask of the slide at ``downsample`` level-0 px per mask px, the RGB view it was
+    computed on, and its polygons at level 0 (traced when first asked for: tiling needs only the mask)."""
 
     mask: np.ndarray
     downsample: float
-    polygons: list[list[np.ndarray]]  # each: [exterior ring, *holes], rings (K, 2) x, y at level 0
     thumbnail: np.ndarray
     threshold: float
+
+    @functools.cached_property
+    def polygons(self) -> list[list[np.ndarray]]:
+        """Each: [exterior ring, *holes], rings (K, 2) x, y at level 0."""
+        return mask_polygons(self.mask, self.downsample)
 
     @property
     def area_fraction(self) -> float:
@@ -63,7 +70,7 @@ def tissue_mask(
     """(mask, threshold): Otsu on saturation (at least MIN_SATURATION), very dark pixels excluded,
     then closing, opening, small holes filled and small objects removed."""
     high, low = channel_range(rgb)
-    sat = ndimage.median_filter(saturation(rgb, high, low), size=3)
+    sat = median3x3(saturation(rgb, high, low))
     try:
         threshold = float(filters.threshold_otsu(sat))
     except ValueError:  # a constant image
@@ -73,12 +80,62 @@ def tissue_mask(
     radius = max(1, round(16.0 / um_per_px))
     disk = morphology.disk(radius).astype(bool)
     padded = np.pad(mask, radius + 1, mode="edge")
-    padded = ndimage.binary_opening(ndimage.binary_closing(padded, disk), disk)
+    closed = morph(morph(padded, disk, dilate=True), disk, dilate=False)
+    padded = morph(morph(closed, disk, dilate=False), disk, dilate=True)
     mask = padded[radius + 1 : -radius - 1, radius + 1 : -radius - 1]
     px_area = um_per_px**2
     mask = ~_drop_small(~mask, min_hole_um2 / px_area)
     mask = _drop_small(mask, min_area_um2 / px_area)
     return mask, threshold
+
+
+def median3x3(values: np.ndarray) -> np.ndarray:
+    """``ndimage.median_filter(values, size=3)`` (borders reflected), exactly, from 19 elementwise
+    min/max a pixel: several times faster than scipy's rank filter. A band of rows at a time, so that
+    its temporaries stay small."""
+    h, w = values.shape
+    rows = max(1, MEDIAN_BAND_PIXELS // max(1, w))
+    out = np.empty_like(values)
+    for r0 in range(0, h, rows):
+        r1 = min(h, r0 + rows)
+        band = values[max(0, r0 - 1) : r1 + 1]
+        # scipy's "reflect" is numpy's "symmetric"; rows beyond the band are real rows, not padding
+        out[r0:r1] = _median9(np.pad(band, ((int(r0 == 0), int(r1 == h)), (1, 1)), mode="symmetric"))
+    return out
+
+
+def _median9(padded: np.ndarray) -> np.ndarray:
+    """The 3x3 median of each inner pixel of ``padded``: sort each column of three, then the median of
+    the column minima's max, the column medians' median and the column maxima's min."""
+    h, w = padded.shape[0] - 2, padded.shape[1] - 2
+    columns = []
+    for dx in range(3):
+        a, b, c = (padded[dy : dy + h, dx : dx + w] for dy in range(3))
+        low, high = np.minimum(a, b), np.maximum(a, b)
+        mid, high = np.minimum(high, c), np.maximum(high, c)
+        columns.append((np.minimum(low, mid), np.maximum(low, mid), high))
+    (l0, m0, h0), (l1, m1, h1), (l2, m2, h2) = columns
+    return _median3(
+        np.maximum(np.maximum(l0, l1), l2), _median3(m0, m1, m2), np.minimum(np.minimum(h0, h1), h2)
+    )
+
+
+def _median3(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    return np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
+
+
+def morph(mask: np.ndarray, structure: np.ndarray, dilate: bool) -> np.ndarray:
+    """``ndimage.binary_dilation`` / ``binary_erosion`` of ``mask`` by a symmetric odd-sided
+    ``structure`` (outside the image: False), exactly, as an OR / AND of shifted copies: several
+    times faster than scipy's for the small disks of segmentation."""
+    r = structure.shape[0] // 2
+    padded = np.pad(mask, r)
+    h, w = mask.shape
+    out = np.zeros_like(mask) if dilate else np.ones_like(mask)
+    combine = np.logical_or if dilate else np.logical_and
+    for dy, dx in zip(*np.nonzero(structure), strict=True):
+        combine(out, padded[dy : dy + h, dx : dx + w], out=out)
+    return out
 
 
 def _drop_small(mask: np.ndarray, min_px: float) -> np.ndarray:
@@ -133,7 +190,7 @@ def segment_tissue(
     )
     rgb, downsample = slide.thumbnail(downsample * slide.mpp)
     mask, threshold = tissue_mask(rgb, downsample * slide.mpp, min_area_um2=min_area_um2)
-    return TissueMask(mask, downsample, mask_polygons(mask, downsample), rgb, threshold)
+    return TissueMask(mask, downsample, rgb, threshold)
 
 
 def to_geojson(tissue: TissueMask, slide_id: str) -> dict[str, Any]:
@@ -176,10 +233,22 @@ def overlay(tissue: TissueMask) -> Image.Image:
     return image
 
 
+def render_tissue(tissue: TissueMask, slide_id: str) -> dict[str, bytes]:
+    """The contents of ``<slide_id>.geojson`` and ``<slide_id>.png`` (overlay), by file name."""
+    png = io.BytesIO()
+    overlay(tissue).save(png, format="PNG", compress_level=1)
+    return {
+        f"{slide_id}.geojson": json.dumps(to_geojson(tissue, slide_id)).encode(),
+        f"{slide_id}.png": png.getvalue(),
+    }
+
+
+def write_tissue(files: dict[str, bytes], out_dir: str | Path) -> tuple[Path, ...]:
+    """Write ``render_tissue``'s files into ``out_dir``, each atomically."""
+    return tuple(write_atomic(Path(out_dir) / name, data) for name, data in files.items())
+
+
 def save_tissue(tissue: TissueMask, slide_id: str, out_dir: str | Path) -> tuple[Path, Path]:
     """Write ``<slide_id>.geojson`` and ``<slide_id>.png`` (overlay) into ``out_dir``."""
-    out_dir = Path(out_dir)
-    geojson, png = out_dir / f"{slide_id}.geojson", out_dir / f"{slide_id}.png"
-    write_with(geojson, lambda p: p.write_text(json.dumps(to_geojson(tissue, slide_id))))
-    write_with(png, lambda p: overlay(tissue).save(p, format="PNG", compress_level=1))
+    geojson, png = write_tissue(render_tissue(tissue, slide_id), out_dir)
     return geojson, png
