@@ -149,25 +149,3 @@ def test_glass_only_has_no_tissue(tmp_path):
         tissue = segment_tissue(slide)
         assert tissue.area_fraction == 0.0 and tissue.polygons == []
         assert len(tile_tissue(slide, tissue, 0.5, 256)) == 0
-
-
-@pytest.mark.parametrize("band_pixels", [1 << 18, 40])  # one band, or bands of a few rows
-def test_median_and_morphology_match_scipy(monkeypatch, band_pixels):
-    from scipy import ndimage
-    from skimage import morphology
-
-    from fusecpath.slides import tissue
-    from fusecpath.slides.tissue import median3x3, morph
-
-    monkeypatch.setattr(tissue, "MEDIAN_BAND_PIXELS", band_pixels)
-    rng = np.random.default_rng(0)
-    for shape in [(45, 57), (1, 7), (2, 2), (40, 3), (65, 9), (129, 4)]:
-        values = rng.random(shape, dtype=np.float32)
-        for v in (values, np.round(values * 4) / 4):  # with ties
-            assert np.array_equal(median3x3(v), ndimage.median_filter(v, size=3))
-        for density in (0.1, 0.5, 0.9):
-            mask = rng.random(shape) < density
-            for radius in (1, 2, 3):
-                disk = morphology.disk(radius).astype(bool)
-                assert np.array_equal(morph(mask, disk, dilate=True), ndimage.binary_dilation(mask, disk))
-                assert np.array_equal(morph(mask, disk, dilate=False), ndimage.binary_erosion(mask, disk))

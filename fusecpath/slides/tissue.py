@@ -23,7 +23,6 @@ MIN_SATURATION = 0.05  # never call pixels tissue below this, whatever Otsu says
 MIN_TISSUE_UM2 = 40_000.0  # smaller specks are dropped (about 3 patches of 128 µm)
 MIN_HOLE_UM2 = 20_000.0  # smaller holes are filled
 MAX_VIEW_PX = 2048  # longest side of the segmented view
-MEDIAN_BAND_PIXELS = 1 << 18  # of the view median-filtered at once (bounds its temporaries)
 
 
 @dataclass
@@ -70,7 +69,7 @@ def tissue_mask(
     """(mask, threshold): Otsu on saturation (at least MIN_SATURATION), very dark pixels excluded,
     then closing, opening, small holes filled and small objects removed."""
     high, low = channel_range(rgb)
-    sat = median3x3(saturation(rgb, high, low))
+    sat = ndimage.median_filter(saturation(rgb, high, low), size=3)
     try:
         threshold = float(filters.threshold_otsu(sat))
     except ValueError:  # a constant image
@@ -80,62 +79,12 @@ def tissue_mask(
     radius = max(1, round(16.0 / um_per_px))
     disk = morphology.disk(radius).astype(bool)
     padded = np.pad(mask, radius + 1, mode="edge")
-    closed = morph(morph(padded, disk, dilate=True), disk, dilate=False)
-    padded = morph(morph(closed, disk, dilate=False), disk, dilate=True)
+    padded = ndimage.binary_opening(ndimage.binary_closing(padded, disk), disk)
     mask = padded[radius + 1 : -radius - 1, radius + 1 : -radius - 1]
     px_area = um_per_px**2
     mask = ~_drop_small(~mask, min_hole_um2 / px_area)
     mask = _drop_small(mask, min_area_um2 / px_area)
     return mask, threshold
-
-
-def median3x3(values: np.ndarray) -> np.ndarray:
-    """``ndimage.median_filter(values, size=3)`` (borders reflected), exactly, from 19 elementwise
-    min/max a pixel: several times faster than scipy's rank filter. A band of rows at a time, so that
-    its temporaries stay small."""
-    h, w = values.shape
-    rows = max(1, MEDIAN_BAND_PIXELS // max(1, w))
-    out = np.empty_like(values)
-    for r0 in range(0, h, rows):
-        r1 = min(h, r0 + rows)
-        band = values[max(0, r0 - 1) : r1 + 1]
-        # scipy's "reflect" is numpy's "symmetric"; rows beyond the band are real rows, not padding
-        out[r0:r1] = _median9(np.pad(band, ((int(r0 == 0), int(r1 == h)), (1, 1)), mode="symmetric"))
-    return out
-
-
-def _median9(padded: np.ndarray) -> np.ndarray:
-    """The 3x3 median of each inner pixel of ``padded``: sort each column of three, then the median of
-    the column minima's max, the column medians' median and the column maxima's min."""
-    h, w = padded.shape[0] - 2, padded.shape[1] - 2
-    columns = []
-    for dx in range(3):
-        a, b, c = (padded[dy : dy + h, dx : dx + w] for dy in range(3))
-        low, high = np.minimum(a, b), np.maximum(a, b)
-        mid, high = np.minimum(high, c), np.maximum(high, c)
-        columns.append((np.minimum(low, mid), np.maximum(low, mid), high))
-    (l0, m0, h0), (l1, m1, h1), (l2, m2, h2) = columns
-    return _median3(
-        np.maximum(np.maximum(l0, l1), l2), _median3(m0, m1, m2), np.minimum(np.minimum(h0, h1), h2)
-    )
-
-
-def _median3(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
-    return np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
-
-
-def morph(mask: np.ndarray, structure: np.ndarray, dilate: bool) -> np.ndarray:
-    """``ndimage.binary_dilation`` / ``binary_erosion`` of ``mask`` by a symmetric odd-sided
-    ``structure`` (outside the image: False), exactly, as an OR / AND of shifted copies: several
-    times faster than scipy's for the small disks of segmentation."""
-    r = structure.shape[0] // 2
-    padded = np.pad(mask, r)
-    h, w = mask.shape
-    out = np.zeros_like(mask) if dilate else np.ones_like(mask)
-    combine = np.logical_or if dilate else np.logical_and
-    for dy, dx in zip(*np.nonzero(structure), strict=True):
-        combine(out, padded[dy : dy + h, dx : dx + w], out=out)
-    return out
 
 
 def _drop_small(mask: np.ndarray, min_px: float) -> np.ndarray:
