@@ -74,7 +74,12 @@ def inputs(cohort: SimCohort) -> dict[str, np.ndarray]:
 
 
 def truth_score(cohort: SimCohort) -> np.ndarray:
-    key = {"complementary": "contrast", "redundant": "lesion_fraction", "teacher": "g"}[cohort.design]
+    key = {
+        "complementary": "contrast",
+        "subtypes": "lesion_fraction",
+        "redundant": "lesion_fraction",
+        "teacher": "g",
+    }[cohort.design]
     return np.array([s.truth[key] for s in cohort.slides], dtype=float)
 
 

@@ -4,9 +4,11 @@
                                          [--models r2tmil,abmil] [--epochs N] [--bags N] [--write]
 
 For the ``redundant`` design (the first FM carries the signal, the others are weaker) FuseCPath must not
-fall more than 0.05 AUROC below the best single-FM model; for ``complementary`` (each FM blind to a
-different marker) it must beat every single-FM model (paired interval above 0) and stay within 0.05 of
-the best concatenation baseline. Each cohort is written by fusecpath.synthetic.features at the FMs'
+fall more than 0.05 AUROC below the best single-FM model; where the FMs are complementary it must beat
+every single-FM model (paired interval above 0) and stay within 0.05 of the best concatenation
+baseline. Two complementary designs, each FM blind to a different marker: ``complementary`` (the label
+is a contrast of the markers' fractions, which mean pooling reads directly) and ``subtypes`` (the label
+is the presence of a small lesion of any subtype, which attention finds and mean pooling dilutes). Each cohort is written by fusecpath.synthetic.features at the FMs'
 real widths, read by ``fuse --features <TRIDENT job folder>``, and its files are checked byte-identical
 (SHA-256) after the run. Training is the fast preset's (the CPU default) unless ``--epochs`` / ``--bags``
 say otherwise. The paper's pooling (``arch final_norm="layer"``: R²T's LayerNorm on the tokens, and
@@ -153,7 +155,7 @@ def main() -> None:
     parser.add_argument("--models", default="r2tmil,abmil")
     parser.add_argument("--epochs", type=int, default=None, help="default: the fast preset's")
     parser.add_argument("--bags", type=int, default=None, help="default: the fast preset's")
-    parser.add_argument("--designs", default="redundant,complementary")
+    parser.add_argument("--designs", default="redundant,complementary,subtypes")
     parser.add_argument(
         "--jobs", type=int, default=1, help="designs run at once, one process (and thread) each"
     )

@@ -296,7 +296,7 @@ def _add_features_commands(app: typer.Typer) -> None:
             str,
             typer.Option(
                 help="pixels: joint (cues on the same cells) or regions (cues in different regions); "
-                "features: complementary, redundant or teacher."
+                "features: complementary, subtypes, redundant or teacher."
             ),
         ] = "joint",
         level: Annotated[

@@ -99,6 +99,19 @@ def test_complementary_needs_every_fm():
     assert both > single + 0.1, (single, both)
 
 
+def test_subtypes_each_fm_finds_only_its_own_lesion_subtype():
+    cohort = simulate_cohort("subtypes", n_slides=24, seed=1, fms=FMS, patches=(60, 80))
+    names = [f"subtype{m}" for m in range(len(FMS))]
+    for s in cohort.slides:
+        present = [n for n in names if s.truth["state_counts"][n] > 0]
+        assert present == ([names[s.truth["subtype"]]] if s.label == "pos" else []), s.truth
+    assert {s.truth["subtype"] for s in cohort.slides if s.label == "pos"} == {0, 1}
+    for i, fm in enumerate(FMS):
+        for m in range(len(FMS)):  # every subtype is a look-alike of tumour (state 0)
+            auroc = _patch_auroc(cohort, fm, len(STATES) + m, 0)
+            assert auroc > 0.95 if m == i else auroc < 0.65, (fm, m, auroc)
+
+
 def test_redundant_first_fm_carries_the_signal():
     cohort = simulate_cohort("redundant", n_slides=60, seed=0, fms=FMS, patches=(40, 80))
     for s in cohort.slides:

@@ -23,6 +23,13 @@ Designs, and what each promises (``ground_truth.json`` records the latents behin
     linear read-out of the concatenated mean-pooled features already has it (the classes are linearly
     separable in pooled space: no positive is a mixture of negatives). Promise: every FM alone is
     weak, every model given all FMs can be strong.
+``subtypes``
+    Positives carry a lesion (a few per cent of the patches) of one of several subtypes, one subtype
+    per patch FM, chosen at random; every subtype looks like tumour to all FMs but its own (FM *i*
+    sees subtype *i* and is blind to the others). Negatives have no lesion. The label is about
+    presence, not proportions: a single FM finds only its own subtype's positives (about 1/k of
+    them), all FMs together find every positive. Promise: every FM alone is weak, every model given
+    all FMs can be strong, and no pooling is favoured by construction.
 ``redundant``
     One lesion state present in positives only (a few per cent of the patches), seen clearly by the
     first FM; the other FMs see the same lesion attenuated and through more noise. Promise: the first
@@ -54,9 +61,10 @@ from fusecpath.errors import FusecpathError
 from fusecpath.files import write_atomic, write_csv
 from fusecpath.synthetic.layouts import trident_run_name, write_store_slide, write_trident_slide
 
-DESIGNS = ("complementary", "redundant", "teacher")
+DESIGNS = ("complementary", "subtypes", "redundant", "teacher")
 LAYOUTS = ("trident", "store")
 STATES = ("tumour", "stroma", "lymphocytes", "necrosis", "fat", "normal")
+MULTI_MARKER = ("complementary", "subtypes")  # designs with one marker state per patch FM
 SITES = ("A1", "B6", "C8", "D8", "E2", "GM", "AR", "BH")
 
 # The cohorts' physics (benchmarks/cohorts.py measures what simple baselines make of it).
@@ -66,7 +74,7 @@ MARKER_SHIFT = 8.0  # how far a marker patch stands out along its own direction
 COMPARTMENTS = 0.8  # complementary: the patches in the k marker compartments (marker + its twin)
 BURDEN = 0.75  # complementary: the shared marker burden, at most this share of a compartment
 CONTRAST_SD = 0.2  # complementary: spread of each marker's own share, relative to its compartment
-LESION = (0.02, 0.10)  # redundant: lesion fraction of a positive slide
+LESION = (0.02, 0.10)  # redundant, subtypes: lesion fraction of a positive slide
 REDUNDANT_WEAK = 0.5  # redundant: how much of the lesion direction the other FMs see
 REDUNDANT_WEAK_NOISE = 0.6  # redundant: their per-dimension noise (the first FM's: 0.3)
 TEACHER_SHIFT = 0.8  # teacher: tumour patches' shift along g's direction, per unit of g
@@ -216,6 +224,13 @@ def _patients(design: str, n: int, k: int, rng: np.random.Generator, label_noise
             score = float(w @ fractions)  # = w @ d up to clipping
             label = int(score > 0)
             latents = {"burden": burden, "d": d.tolist(), "contrast": score}
+        elif design == "subtypes":
+            label = int(rng.random() < 0.5)
+            fractions = np.zeros(k)
+            subtype = int(rng.integers(k)) if label else -1
+            if label:
+                fractions[subtype] = rng.uniform(*LESION)
+            latents = {"subtype": subtype, "lesion_fraction": float(fractions.sum())}
         elif design == "redundant":
             label = int(rng.random() < 0.5)
             fraction = rng.uniform(*LESION) if label else 0.0
@@ -255,7 +270,7 @@ def _states(patient: _Patient, n: int, rng: np.random.Generator) -> np.ndarray:
     return rng.permutation(np.concatenate([ordinary, fixed, markers]))[:n]
 
 
-# marker m is a look-alike of ordinary state TWIN[m] (complementary) or of tumour (redundant, teacher)
+# marker m is a look-alike of ordinary state TWIN[m] (complementary) or of tumour (the other designs)
 _TWINS = (1, 2, 3, 5, 4)
 
 
@@ -370,8 +385,8 @@ def simulate_cohort(
     specs = [registry.get(fm) for fm in fms]
     if any(s.level != "patch" for s in specs) or not specs:
         raise SynthError(f"fms must be patch FMs (got {', '.join(fms) or 'none'})")
-    if design == "complementary" and not 2 <= len(specs) <= len(_TWINS):
-        raise SynthError(f"the complementary design needs 2 to {len(_TWINS)} patch FMs, got {len(specs)}")
+    if design in MULTI_MARKER and not 2 <= len(specs) <= len(_TWINS):
+        raise SynthError(f"the {design} design needs 2 to {len(_TWINS)} patch FMs, got {len(specs)}")
     names = [s.name for s in specs]
     slide_names = list(slide_fms) if slide_fms is not None else _default_slide_fms(design, names)
     slide_specs = [registry.get(fm) for fm in slide_names]
@@ -384,17 +399,17 @@ def simulate_cohort(
         raise SynthError(f"n_slides must be at least 2, got {n_slides}")
 
     rng = np.random.default_rng(seed)
-    k = len(specs) if design == "complementary" else 1
+    k = len(specs) if design in MULTI_MARKER else 1
     world = _make_world(rng, [(s.name, s.embed_dim) for s in specs], latent_dim, k)
     slide_world = _make_world(rng, [(s.name, s.embed_dim) for s in slide_specs], latent_dim, 1)
     slide_world.markers, slide_world.prototypes = world.markers, world.prototypes
     sees: dict[str, list[str]] = {}
     for i, view in enumerate(world.views):
-        if design == "complementary":
+        if design in MULTI_MARKER:
             for m in range(k):
                 if m != i:
                     _blind(view, m)
-            sees[view.name] = [f"marker{i}"]
+            sees[view.name] = [_state_names(design, k)[len(STATES) + i]]
         elif design == "redundant" and i > 0:
             _blind(view, 0, factor=REDUNDANT_WEAK)
             view.noise = REDUNDANT_WEAK_NOISE
@@ -521,13 +536,15 @@ def make_feature_cohort(
 
 _PROMISES = {
     "complementary": "each patch FM alone is weak; all FMs together separate the classes (linearly, after pooling)",
+    "subtypes": "each patch FM alone finds only its own lesion subtype; all FMs together find every positive",
     "redundant": "the first patch FM alone is about as good as all together; the others are weaker",
     "teacher": "a linear probe of the slide FM beats patch-only baselines; the patches carry g only in tumour patches",
 }
 
 
 def _state_names(design: str, k: int) -> list[str]:
-    marker = [f"marker{m}" for m in range(k)] if design == "complementary" else ["lesion"]
+    marker = {"complementary": "marker", "subtypes": "subtype"}
+    marker = [f"{marker[design]}{m}" for m in range(k)] if design in marker else ["lesion"]
     return [*STATES, *(marker if design != "teacher" else [])]
 
 
