@@ -11,10 +11,9 @@ is a contrast of the markers' fractions, which mean pooling reads directly) and 
 is the presence of a small lesion of any subtype, which attention finds and mean pooling dilutes). Each cohort is written by fusecpath.synthetic.features at the FMs'
 real widths, read by ``fuse --features <TRIDENT job folder>``, and its files are checked byte-identical
 (SHA-256) after the run. Training is the fast preset's (the CPU default) unless ``--epochs`` / ``--bags``
-say otherwise. The paper's pooling (``arch final_norm="layer"``: R²T's LayerNorm on the tokens, and
-``cluster_prior="none"``: every cluster slot of a bag counts alike; fusecpath's default has neither) is
-trained on the same folds and reported beside it as ``fusecpath-paper-pooling``, with its paired
-difference to the default.
+say otherwise. The paper's pooling (``fusion.model.PAPER_POOLING``: R²T's LayerNorm on the tokens,
+every cluster slot of a bag counting alike) is trained on the same folds and reported beside it as
+``fusecpath-paper-pooling``, with its paired difference to the default.
 """
 
 from __future__ import annotations
@@ -30,8 +29,10 @@ from pathlib import Path
 
 import torch
 
+from fusecpath.fusion.model import PAPER_POOLING
+
 MARGIN = 0.05
-PAPER_VARIANT = ("fusecpath-paper-pooling", {"final_norm": "layer", "cluster_prior": "none"})
+PAPER_VARIANT = ("fusecpath-paper-pooling", PAPER_POOLING)
 
 
 def _digests(folder: Path) -> dict[str, str]:

@@ -44,6 +44,11 @@ OFFICIAL_ARCH: dict[str, Any] = {
 }
 FINAL_NORMS = ("none", "layer")
 CLUSTER_PRIORS = ("size", "none")
+# the paper's pooling; a config saved before one of these keys existed had its value
+PAPER_POOLING: dict[str, Any] = {
+    "final_norm": "layer",
+    "cluster_prior": "none",
+}
 
 
 class Standardise(nn.Module):
@@ -134,10 +139,10 @@ class FusedModel(nn.Module, CheckpointMixin):
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> FusedModel:
-        """The model a saved config describes; configs from before ``final_norm`` and ``cluster_prior``
-        existed had the LayerNorm and no prior."""
+        """The model a saved config describes; a config saved before one of ``PAPER_POOLING``'s keys existed
+        had the paper's value of it (the pooling was the paper's)."""
         if "arch" in config:
-            config = {**config, "arch": {"final_norm": "layer", "cluster_prior": "none", **config["arch"]}}
+            config = {**config, "arch": {**PAPER_POOLING, **config["arch"]}}
         return cls(config)
 
     def forward(
