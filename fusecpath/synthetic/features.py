@@ -29,7 +29,8 @@ Designs, and what each promises (``ground_truth.json`` records the latents behin
     sees subtype *i* and is blind to the others). Negatives have no lesion. The label is about
     presence, not proportions: a single FM finds only its own subtype's positives (about 1/k of
     them), all FMs together find every positive. Promise: every FM alone is weak, every model given
-    all FMs can be strong, and no pooling is favoured by construction.
+    all FMs can be strong, and the label is no linear read-out of mean-pooled features (a small
+    lesion dilutes in the mean), so mean pooling gets no built-in advantage.
 ``redundant``
     One lesion state present in positives only (a few per cent of the patches), seen clearly by the
     first FM; the other FMs see the same lesion attenuated and through more noise. Promise: the first
@@ -543,8 +544,8 @@ _PROMISES = {
 
 
 def _state_names(design: str, k: int) -> list[str]:
-    marker = {"complementary": "marker", "subtypes": "subtype"}
-    marker = [f"{marker[design]}{m}" for m in range(k)] if design in marker else ["lesion"]
+    prefix = {"complementary": "marker", "subtypes": "subtype"}
+    marker = [f"{prefix[design]}{m}" for m in range(k)] if design in prefix else ["lesion"]
     return [*STATES, *(marker if design != "teacher" else [])]
 
 
