@@ -35,20 +35,15 @@ ARCH_DEFAULTS: dict[str, Any] = {
     "final_norm": "none",  # "layer": R²T's LayerNorm on the re-embedded tokens before pooling (official)
     "cluster_prior": "size",  # "size": attention weighs each cluster slot by its share of the slide; "none"
 }
-# ``fuse --cr2t official``: the official re-embedding and pooling (feature_norm / init stay separate)
-OFFICIAL_ARCH: dict[str, Any] = {
-    "cr2t": "official",
-    "pool": "relu",
-    "final_norm": "layer",
-    "cluster_prior": "none",
-}
-FINAL_NORMS = ("none", "layer")
-CLUSTER_PRIORS = ("size", "none")
 # the paper's pooling; a config saved before one of these keys existed had its value
 PAPER_POOLING: dict[str, Any] = {
     "final_norm": "layer",
     "cluster_prior": "none",
 }
+# ``fuse --cr2t official``: the official re-embedding and pooling (feature_norm / init stay separate)
+OFFICIAL_ARCH: dict[str, Any] = {"cr2t": "official", "pool": "relu", **PAPER_POOLING}
+FINAL_NORMS = ("none", "layer")
+CLUSTER_PRIORS = ("size", "none")
 
 
 class Standardise(nn.Module):
