@@ -34,16 +34,19 @@ ARCH_DEFAULTS: dict[str, Any] = {
     "layer_scale": None,  # CR²T branch gains' start (LayerScale); None: no gains, as the paper
     "final_norm": "none",  # "layer": R²T's LayerNorm on the re-embedded tokens before pooling (official)
     "cluster_prior": "size",  # "size": attention weighs each cluster slot by its share of the slide; "none"
+    "proj": "linear",  # input projection: "linear" (Linear, Dropout) or "relu" (Linear, ReLU, Dropout: paper)
 }
-# the paper's pooling; a config saved before one of these keys existed had its value
+# the paper's input projection and pooling; a config saved before one of these keys existed had its value
 PAPER_POOLING: dict[str, Any] = {
     "final_norm": "layer",
     "cluster_prior": "none",
+    "proj": "relu",
 }
 # ``fuse --cr2t official``: the official re-embedding and pooling (feature_norm / init stay separate)
 OFFICIAL_ARCH: dict[str, Any] = {"cr2t": "official", "pool": "relu", **PAPER_POOLING}
 FINAL_NORMS = ("none", "layer")
 CLUSTER_PRIORS = ("size", "none")
+PROJECTIONS = ("linear", "relu")
 
 
 class Standardise(nn.Module):
@@ -104,7 +107,10 @@ class FusedModel(nn.Module, CheckpointMixin):
         if arch["feature_norm"] not in ("balanced", "none"):
             raise ValueError(f"arch feature_norm is 'balanced' or 'none', not {arch['feature_norm']!r}")
         self.norm = Standardise(in_dim, dims, enabled=arch["feature_norm"] == "balanced")
-        self.proj = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Dropout(arch["dropout"]))
+        if arch["proj"] not in PROJECTIONS:
+            raise ValueError(f"arch proj is 'linear' or 'relu', not {arch['proj']!r}")
+        act = nn.ReLU() if arch["proj"] == "relu" else nn.Identity()  # Identity keeps the state_dict keys
+        self.proj = nn.Sequential(nn.Linear(in_dim, hidden), act, nn.Dropout(arch["dropout"]))
         self.official = arch["cr2t"] == "official"
         if arch["cr2t"] not in ("fusecpath", "official"):
             raise ValueError(f"arch cr2t is 'fusecpath' or 'official', not {arch['cr2t']!r}")
