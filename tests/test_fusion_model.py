@@ -126,6 +126,23 @@ def test_size_prior_weighs_each_cluster_slot_by_its_share_of_the_slide():
     assert not FusedModel.from_config(saved).size_prior
 
 
+def test_projection_is_linear_by_default_and_old_configs_keep_their_relu():
+    torch.manual_seed(0)
+    model = FusedModel(CONFIG).eval()
+    x = torch.randn(3, 16)
+    with torch.no_grad():  # linear: proj(a + b) = proj(a) + proj(b) - proj(0)
+        torch.testing.assert_close(
+            model.proj(x[0] + x[1]), model.proj(x[0]) + model.proj(x[1]) - model.proj(torch.zeros(16))
+        )
+    paper = FusedModel({**CONFIG, "arch": {**CONFIG["arch"], "proj": "relu"}}).eval()
+    paper.load_state_dict(model.state_dict(), strict=True)  # same keys either way
+    assert (paper.proj(x) >= 0).all() and (model.proj(x) < 0).any()
+    saved = {**CONFIG, "arch": {"hidden": 32}}  # a config saved before the option existed: ReLU
+    assert isinstance(FusedModel.from_config(saved).proj[1], torch.nn.ReLU)
+    with pytest.raises(ValueError, match="proj"):
+        FusedModel({**CONFIG, "arch": {"proj": "gelu"}})
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
 def test_runs_on_cuda():
     model = FusedModel(CONFIG).cuda().eval()

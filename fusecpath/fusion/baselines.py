@@ -4,7 +4,8 @@ concatenated, trained and scored exactly like the fused model.
 Every baseline sees the same footing as FuseCPath: the same random bags of ``bag_size`` patches at
 training AND at test time (``n_bags`` a slide, a slide's prediction being the mean of its bags' decoded
 outputs), the same training-fold feature standardisation (with per-FM variance balancing), the same
-Linear -> ReLU -> Dropout(0.25) projection to the hidden size, and the same optimiser, schedule and epochs
+input projection to the hidden size (Linear -> Dropout(0.25), or Linear -> ReLU -> Dropout(0.25) as the
+fused model's ``arch proj`` says), and the same optimiser, schedule and epochs
 (training/loop.py). torchmil's bag heads are binary (one logit); here each head is replaced by a linear
 layer with the task's outputs, so the same models serve multi-class, regression and survival tasks.
 docs/baselines.md gives each model's configuration.
@@ -68,7 +69,7 @@ class _InstanceCE(nn.Module):
 
 
 class MILNet(nn.Module):
-    """Standardise -> Linear/ReLU/Dropout -> a torchmil MIL model whose bag head has ``n_outputs``."""
+    """Standardise -> Linear[/ReLU]/Dropout -> a torchmil MIL model whose bag head has ``n_outputs``."""
 
     def __init__(
         self,
@@ -78,6 +79,7 @@ class MILNet(nn.Module):
         hidden: int = 512,
         attn_dim: int = 128,
         bag_size: int | None = None,
+        proj: str = "linear",
     ) -> None:
         super().__init__()
         from torchmil import models
@@ -87,7 +89,8 @@ class MILNet(nn.Module):
         self.kind = kind
         in_dim = sum(dims)
         self.norm = Standardise(in_dim, dims)
-        self.proj = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Dropout(0.25))
+        act = nn.ReLU() if proj == "relu" else nn.Identity()  # as the fused model's arch proj
+        self.proj = nn.Sequential(nn.Linear(in_dim, hidden), act, nn.Dropout(0.25))
         shape = (hidden,)
         if kind == "abmil":
             self.mil = models.ABMIL(in_shape=shape, att_dim=attn_dim, gated=True)
@@ -146,6 +149,7 @@ class MILMethod:
     hidden: int = 512
     seed: int = 0
     name: str = "abmil"
+    proj: str = "linear"  # "linear" or "relu": the fused model's arch proj, so both start alike
 
     def __post_init__(self) -> None:
         self._feats = {s: d.concat(self.fms) for s, d in self.cohort.items()}
@@ -156,7 +160,9 @@ class MILMethod:
     def build(self, task: Task) -> MILNet:
         first = next(iter(self.cohort.values()))
         dims = [first.patch[fm].shape[1] for fm in self.fms]
-        return MILNet(self.model, dims, task.n_outputs, hidden=self.hidden, bag_size=self.bag_size)
+        return MILNet(
+            self.model, dims, task.n_outputs, hidden=self.hidden, bag_size=self.bag_size, proj=self.proj
+        )
 
     def prepare(self, model: MILNet, slide_ids: Sequence[str]) -> None:
         model.norm.fit(torch.as_tensor(np.concatenate([self._feats[s] for s in slide_ids])))

@@ -272,7 +272,7 @@ def build_methods(
         methods.append(FuseCPathMethod(cohort, no_teachers, name="fusecpath-no-distill", **bag))
         methods.append(FuseCPathMethod(cohort, config, name="fusecpath-random-bags", regions="random", **bag))
     views = [([n], n) for n in names] + ([(names, "concat")] if len(names) > 1 else [])
-    hidden = config["arch"]["hidden"]
+    hidden, proj = config["arch"]["hidden"], config["arch"]["proj"]
     size = options.n_clusters * options.per_cluster
     for model in options.models:
         for fms, label in views:
@@ -281,7 +281,9 @@ def build_methods(
                 methods.append(FuseCPathMethod(cohort, own, name=f"r2tmil-{label}", regions="random", **bag))
             else:
                 methods.append(
-                    MILMethod(cohort, fms, model, size, options.n_bags, hidden, seed, name=f"{model}-{label}")
+                    MILMethod(
+                        cohort, fms, model, size, options.n_bags, hidden, seed, f"{model}-{label}", proj
+                    )
                 )
     methods.append(
         LinearMethod(
