@@ -11,8 +11,8 @@ is a contrast of the markers' fractions, which mean pooling reads directly) and 
 is the presence of a small lesion of any subtype, which mean pooling dilutes). Each cohort is written
 by fusecpath.synthetic.features at the FMs' real widths, read by ``fuse --features <TRIDENT job
 folder>``, and its files are checked byte-identical (SHA-256) after the run. Training is the fast preset's (the CPU default) unless ``--epochs`` / ``--bags``
-say otherwise. The paper's pooling (``fusion.model.PAPER_POOLING``: R²T's LayerNorm on the tokens,
-every cluster slot of a bag counting alike) is trained on the same folds and reported beside it as
+say otherwise. The paper's projection and pooling (``fusion.model.PAPER_POOLING``: Linear-ReLU
+input projection, R²T's LayerNorm on the tokens, every cluster slot of a bag counting alike) is trained on the same folds and reported beside it as
 ``fusecpath-paper-pooling``, with its paired difference to the default.
 """
 
