@@ -117,8 +117,22 @@ def test_redundant_first_fm_carries_the_signal():
     for s in cohort.slides:
         lesions = s.truth["state_counts"]["lesion"]
         assert (lesions > 0) == (s.label == "pos")
-    first, other, both = probe(cohort, ["uni"]), probe(cohort, ["conch-v1.5"]), probe(cohort, FMS)
-    assert first > other + 0.1 and first > both - 0.05, (first, other, both)
+    # the lesion is faint and a few per cent of a slide, so a mean hides it; a patch classifier
+    # trained on a few slides' patches finds it, best through the first FM
+    lesion = len(STATES)  # the first marker state
+    train, test = cohort.slides[:10], cohort.slides[10:]
+
+    def patch_probe(fms):
+        def xy(slides):
+            x = np.concatenate([np.concatenate([s.patch[fm] for fm in fms], 1) for s in slides])
+            return x, np.concatenate([s.states == lesion for s in slides])
+
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=0.05, max_iter=3000))
+        x, y = xy(test)
+        return roc_auc_score(y, model.fit(*xy(train)).decision_function(x))
+
+    first, other, both = patch_probe(["uni"]), patch_probe(["conch-v1.5"]), patch_probe(FMS)
+    assert first > other + 0.03 and first > both - 0.02, (first, other, both)
 
 
 def test_teacher_slide_fm_knows_more_than_the_patches(tmp_path):
