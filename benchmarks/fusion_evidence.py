@@ -13,7 +13,9 @@ by fusecpath.synthetic.features at the FMs' real widths, read by ``fuse --featur
 folder>``, and its files are checked byte-identical (SHA-256) after the run. Training is the fast preset's (the CPU default) unless ``--epochs`` / ``--bags``
 say otherwise. The paper's projection and pooling (``fusion.model.PAPER_POOLING``: Linear-ReLU
 input projection, R²T's LayerNorm on the tokens, every cluster slot of a bag counting alike) is trained on the same folds and reported beside it as
-``fusecpath-paper-pooling``, with its paired difference to the default.
+``fusecpath-paper-pooling``, with its paired difference to the default. The guard ``fusecpath-or-single``
+(per fold, FuseCPath or a single-FM model, whichever the inner validation split scores higher; no
+training of its own) gets its own verdict under the same rules.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pathlib import Path
 
 import torch
 
+from fusecpath.fusion.fuse import GUARD
 from fusecpath.fusion.model import PAPER_POOLING
 
 MARGIN = 0.05
@@ -43,11 +46,14 @@ def _digests(folder: Path) -> dict[str, str]:
     }
 
 
-def verdict(design: str, metrics: dict) -> tuple[bool, str, dict]:
-    """Whether FuseCPath meets criterion 5 on ``design``, the reason, and the figures it rests on."""
-    methods, comparisons = metrics["methods"], metrics["comparisons"]
+def verdict(design: str, metrics: dict, who: str = "fusecpath") -> tuple[bool, str, dict]:
+    """Whether ``who`` (FuseCPath, or its guard ``fusecpath-or-single``) meets criterion 5 on ``design``,
+    the reason, and the figures it rests on; paired intervals over the matched (seed, fold) scores."""
+    from fusecpath.training.stats import paired_difference
+
+    methods = metrics["methods"]
     auroc = {name: values["auroc"]["mean"] for name, values in methods.items()}
-    fused = auroc["fusecpath"]
+    fused = auroc[who]
     single = {
         n: a
         for n, a in auroc.items()
@@ -65,14 +71,16 @@ def verdict(design: str, metrics: dict) -> tuple[bool, str, dict]:
         ok = fused >= single[best_single] - MARGIN
         return (
             ok,
-            f"fused {fused:.3f} vs best single {best_single} {single[best_single]:.3f} (may fall {MARGIN} below)",
+            f"{who} {fused:.3f} vs best single {best_single} {single[best_single]:.3f} (may fall {MARGIN} below)",
             figures,
         )
-    beaten = [n for n in single if comparisons[n]["auroc"]["ci95"][0] > 0]
+    ours = methods[who]["auroc"]["folds"]
+    ratio = metrics["test_train_ratio"]
+    beaten = [n for n in single if paired_difference(ours, methods[n]["auroc"]["folds"], ratio).lo > 0]
     ok = len(beaten) == len(single) and fused >= concat[best_concat] - MARGIN
     return (
         ok,
-        f"fused {fused:.3f} beats {len(beaten)}/{len(single)} single-FM models with interval > 0; "
+        f"{who} {fused:.3f} beats {len(beaten)}/{len(single)} single-FM models with interval > 0; "
         f"best concat {best_concat} {concat[best_concat]:.3f} (must be within {MARGIN})",
         figures,
     )
@@ -128,8 +136,12 @@ def run_design(design: str, args: argparse.Namespace, root: Path) -> tuple[list,
     add_variant(result.metrics, name, paper.metrics)
     identical = _digests(job) == before
     ok, reason, _ = verdict(design, result.metrics)
+    guard_ok, guard_reason, _ = verdict(design, result.metrics, GUARD)
+    chosen = [c["method"] for c in result.metrics["guard"]["chosen"]]
+    picks = f"fusecpath in {chosen.count('fusecpath')} of {len(chosen)} folds"
     lines = [
-        f"{design}: {'PASS' if ok else 'FAIL'}: {reason}; TRIDENT files byte-identical: {identical} ({wall:.0f} s)"
+        f"{design}: {'PASS' if ok else 'FAIL'}: {reason}; TRIDENT files byte-identical: {identical} ({wall:.0f} s)",
+        f"{design} guard: {'PASS' if guard_ok else 'FAIL'}: {guard_reason}; {picks}",
     ]
     detail = []
     for method, values in result.metrics["methods"].items():
@@ -144,8 +156,11 @@ def run_design(design: str, args: argparse.Namespace, root: Path) -> tuple[list,
             [design, method, round(a["mean"], 3), f"[{a['ci95'][0]:.3f}, {a['ci95'][1]:.3f}]", cell]
         )
         lines.append(f"  {method:26s} {a['mean']:.3f} [{a['ci95'][0]:.3f}, {a['ci95'][1]:.3f}]  {cell}")
-    row = [design, "pass" if ok else "fail", reason, identical, round(wall)]
-    return row, detail, "\n".join(lines)
+    rows = [
+        [design, "fusecpath", "pass" if ok else "fail", reason, identical, round(wall)],
+        [design, GUARD, "pass" if guard_ok else "fail", f"{guard_reason}; {picks}", identical, round(wall)],
+    ]
+    return rows, detail, "\n".join(lines)
 
 
 def main() -> None:
@@ -168,9 +183,9 @@ def main() -> None:
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         runs = list(pool.map(run_design, designs, [args] * len(designs), [root] * len(designs)))
     rows, detail = [], []
-    for row, lines, text in runs:
+    for verdicts, lines, text in runs:
         print(text)
-        rows.append(row)
+        rows += verdicts
         detail += lines
     if args.write:
         sys.path.insert(0, str(Path(__file__).parent))
@@ -189,7 +204,14 @@ def main() -> None:
                     {
                         "heading": "Verdicts",
                         "text": text,
-                        "columns": ["design", "verdict", "figures", "TRIDENT files unchanged", "seconds"],
+                        "columns": [
+                            "design",
+                            "model",
+                            "verdict",
+                            "figures",
+                            "TRIDENT files unchanged",
+                            "seconds",
+                        ],
                         "rows": rows,
                     },
                     {

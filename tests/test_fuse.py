@@ -15,6 +15,7 @@ from fusecpath.api import fm_records
 from fusecpath.features.store import feature_path, open_features
 from fusecpath.fusion import FusedModel, FuseOptions, fuse, predict_slide
 from fusecpath.fusion.cohort import cluster_key
+from fusecpath.fusion.fuse import GUARD, guard_jobs
 from fusecpath.synthetic.features import write_feature_store
 from fusecpath.training.labels import LabelsError
 from fusecpath.training.loop import TrainConfig
@@ -116,7 +117,16 @@ def test_seeds_give_intervals_every_fold_score_and_paired_comparisons(cohort, tm
     folds = json.loads((tmp_path / "run" / "folds.json").read_text())
     assert {f["seed"] for f in folds} == {0, 1}
     assert len(result.predictions.read_text().splitlines()) == 1 + 2 * 12 * len(metrics["methods"])
-    assert seen[-1][0] == seen[-1][1] == 2 * 3 * len(metrics["methods"])
+    trained = set(metrics["methods"]) - {GUARD}  # the guard picks among trained jobs: no epochs of its own
+    assert seen[-1][0] == seen[-1][1] == 2 * 3 * len(trained)
+    # the guard: every (seed, fold) took fusecpath or a single-FM model, and its scores are that job's
+    guard = metrics["guard"]
+    assert guard["candidates"] == ["fusecpath", "r2tmil-hed-stain", "r2tmil-gabor-texture"]
+    assert [(c["seed"], c["fold"]) for c in guard["chosen"]] == [(s, f) for s in (0, 1) for f in range(3)]
+    for i, c in enumerate(guard["chosen"]):
+        assert c["method"] in guard["candidates"]
+        chosen_score = metrics["methods"][c["method"]]["auroc"]["folds"][i]
+        assert metrics["methods"][GUARD]["auroc"]["folds"][i] == pytest.approx(chosen_score, nan_ok=True)
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["options"]["seeds"] == [0, 1] and run["options"]["preset"] == "custom"
 
@@ -271,3 +281,20 @@ def test_cli_fuse_json(cohort, tmp_path, capsys):
         )
     assert info.value.code == 1
     assert "names no patch FM" in capsys.readouterr().err
+
+
+def test_the_guard_takes_the_better_validation_score_and_keeps_fusecpath_on_a_tie():
+    def job(method, fold, val):
+        return {"seed": 0, "fold": fold, "method": method, "val": val, "scores": {"auroc": fold}}
+
+    done = [
+        job("fusecpath", 0, (0.7, -0.6)),
+        job("abmil-uni", 0, (0.9, -0.5)),  # better metric: chosen
+        job("abmil-concat", 0, (1.0, -0.1)),  # not a candidate
+        job("fusecpath", 1, (0.8, -0.5)),
+        job("abmil-uni", 1, (0.8, -0.5)),  # a tie: fusecpath stays
+        job("fusecpath", 2, (0.8, -0.7)),
+        job("abmil-uni", 2, (0.8, -0.4)),  # same metric, lower loss: chosen
+    ]
+    chosen = [(j["fold"], j["chosen"], j["method"]) for j in guard_jobs(done, ["abmil-uni"])]
+    assert chosen == [(0, "abmil-uni", GUARD), (1, "fusecpath", GUARD), (2, "abmil-uni", GUARD)]

@@ -36,6 +36,7 @@ from fusecpath.training.stats import corrected_interval, paired_difference
 from fusecpath.training.tasks import KINDS, Task
 
 PLOT_NAMES = {"classification": "roc.png", "regression": "scatter.png", "survival": "km.png"}
+GUARD = "fusecpath-or-single"  # per fold, the fused model or a single-FM model, by inner validation
 BASELINE_MODELS = ("r2tmil", "abmil", "transmil", "clam", "dsmil")
 PRESETS = ("paper", "fast")
 log = logging.getLogger("fusecpath.fuse")
@@ -329,6 +330,29 @@ def compare(per_fold: dict[str, dict[str, list[float]]], test_train_ratio: float
     return out
 
 
+def single_fm_names(names: Sequence[str], models: Sequence[str], patch_fms: Sequence[str]) -> list[str]:
+    """The run's single-FM MIL models, ``<model>-<fm>``, in the order they ran."""
+    wanted = {f"{model}-{fm}" for model in models for fm in patch_fms}
+    return [n for n in names if n in wanted]
+
+
+def guard_jobs(done: list[dict[str, Any]], candidates: Sequence[str]) -> list[dict[str, Any]]:
+    """For every (seed, fold), the ``fusecpath`` job or the candidate job with the better inner-validation
+    score (the training loop's: metric, then loss, at the kept epoch; a tie keeps ``fusecpath``), as a
+    job of method ``GUARD`` with the chosen method under ``chosen``. Only the training fold's
+    validation split decides, so its test scores are a nested estimate of fuse-or-not."""
+    pool: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    for job in done:
+        if job["method"] == "fusecpath" or job["method"] in candidates:
+            pool.setdefault((job["seed"], job["fold"]), []).append(job)
+    out = []
+    for jobs in pool.values():
+        jobs.sort(key=lambda j: j["method"] != "fusecpath")  # fusecpath first: max keeps the first tie
+        best = max(jobs, key=lambda j: j["val"])
+        out.append({**best, "method": GUARD, "chosen": best["method"]})
+    return out
+
+
 def _prediction_columns(task: Task, pred: np.ndarray) -> dict[str, float]:
     if task.kind == "classification":
         return {f"prob_{c}": float(p) for c, p in zip(task.classes, pred, strict=True)}
@@ -452,6 +476,11 @@ def fuse(
     )
     order = {(seed, f, names[m]): i for i, (seed, f, m) in enumerate(jobs)}
     done.sort(key=lambda job: order[job["seed"], job["fold"], job["method"]])
+    singles = single_fm_names(names, options.models, [fm["name"] for fm in patch_fms])
+    guarded = guard_jobs(done, singles) if singles and len(patch_fms) > 1 else []
+    if guarded:
+        names.append(GUARD)
+        done += guarded
 
     ids = np.array(lab.slide_ids)
     per_fold: dict[str, dict[str, list[float]]] = {n: {k: [] for k in the_task.metric_names} for n in names}
@@ -490,6 +519,13 @@ def fuse(
         },
         "comparisons": compare(per_fold, ratio),
     }
+    if guarded:
+        metrics["guard"] = {
+            "method": GUARD,
+            "candidates": ["fusecpath", *singles],
+            "rule": "per (seed, fold): the best inner-validation score (metric, then loss) at the kept epoch",
+            "chosen": [{"seed": j["seed"], "fold": j["fold"], "method": j["chosen"]} for j in guarded],
+        }
     predictions, plot = out / "predictions.csv", out / PLOT_NAMES[task]
     if dist.is_main:
         write_atomic(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
@@ -579,6 +615,7 @@ def _cv_job(
         len(info["history"]),
         cfg.epochs,
     )
+    kept = info["history"][info["best_epoch"]]
     return {
         "seed": seed,
         "fold": f,
@@ -586,6 +623,7 @@ def _cv_job(
         "scores": scores,
         "test_idx": test_idx,
         "pred": pred,
+        "val": (kept["val_metric"], -kept["val_loss"]),
     }
 
 

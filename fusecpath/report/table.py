@@ -27,7 +27,14 @@ def results_table(metrics: dict[str, Any]):
         f"{metrics['task']}: {metrics['folds']}-fold cross-validation x {len(seeds)} seed"
         f"{'s' if len(seeds) != 1 else ''} — mean [95 % interval]"
     )
-    table = Table(title=title, caption=f"Δ: fusecpath − method on {key}, paired; * interval excludes 0")
+    caption = f"Δ: fusecpath − method on {key}, paired; * interval excludes 0"
+    if "guard" in metrics:
+        chosen = [c["method"] for c in metrics["guard"]["chosen"]]
+        caption += (
+            f"\n{metrics['guard']['method']}: fusecpath in {chosen.count('fusecpath')} of {len(chosen)} folds,"
+            " a single-FM model in the others (by inner validation)"
+        )
+    table = Table(title=title, caption=caption)
     table.add_column("method")
     for name in names:
         table.add_column(name, justify="right")
