@@ -105,6 +105,7 @@ def run_design(design: str, args: argparse.Namespace, root: Path) -> tuple[list,
     verdict row, its per-method rows and the text printed for it."""
     torch.set_num_threads(1)  # small models: one thread is as fast and never oversubscribes a shared CPU
     from fusecpath.fusion.fuse import FuseOptions, fuse
+    from fusecpath.report.table import guard_picks
     from fusecpath.synthetic.features import make_feature_cohort
 
     fms = tuple(args.fms.split(","))
@@ -137,8 +138,7 @@ def run_design(design: str, args: argparse.Namespace, root: Path) -> tuple[list,
     identical = _digests(job) == before
     ok, reason, _ = verdict(design, result.metrics)
     guard_ok, guard_reason, _ = verdict(design, result.metrics, GUARD)
-    chosen = [c["method"] for c in result.metrics["guard"]["chosen"]]
-    picks = f"fusecpath in {chosen.count('fusecpath')} of {len(chosen)} folds"
+    picks = guard_picks(result.metrics["guard"])
     lines = [
         f"{design}: {'PASS' if ok else 'FAIL'}: {reason}; TRIDENT files byte-identical: {identical} ({wall:.0f} s)",
         f"{design} guard: {'PASS' if guard_ok else 'FAIL'}: {guard_reason}; {picks}",

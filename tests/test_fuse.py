@@ -16,6 +16,7 @@ from fusecpath.features.store import feature_path, open_features
 from fusecpath.fusion import FusedModel, FuseOptions, fuse, predict_slide
 from fusecpath.fusion.cohort import cluster_key
 from fusecpath.fusion.fuse import GUARD, guard_jobs
+from fusecpath.report.table import guard_picks
 from fusecpath.synthetic.features import write_feature_store
 from fusecpath.training.labels import LabelsError
 from fusecpath.training.loop import TrainConfig
@@ -127,6 +128,8 @@ def test_seeds_give_intervals_every_fold_score_and_paired_comparisons(cohort, tm
         assert c["method"] in guard["candidates"]
         chosen_score = metrics["methods"][c["method"]]["auroc"]["folds"][i]
         assert metrics["methods"][GUARD]["auroc"]["folds"][i] == pytest.approx(chosen_score, nan_ok=True)
+    kept = sum(c["method"] == "fusecpath" for c in guard["chosen"])
+    assert guard_picks(guard) == f"fusecpath in {kept} of 6 folds"
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["options"]["seeds"] == [0, 1] and run["options"]["preset"] == "custom"
 

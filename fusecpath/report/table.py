@@ -15,6 +15,12 @@ def _cell(value: dict[str, Any]) -> str:
     return f"{value['mean']:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
+def guard_picks(guard: dict[str, Any]) -> str:
+    """How often the guard kept the fused model: "fusecpath in X of N folds"."""
+    chosen = [c["method"] for c in guard["chosen"]]
+    return f"fusecpath in {chosen.count('fusecpath')} of {len(chosen)} folds"
+
+
 def results_table(metrics: dict[str, Any]):
     from rich.table import Table
 
@@ -29,9 +35,8 @@ def results_table(metrics: dict[str, Any]):
     )
     caption = f"Δ: fusecpath − method on {key}, paired; * interval excludes 0"
     if "guard" in metrics:
-        chosen = [c["method"] for c in metrics["guard"]["chosen"]]
         caption += (
-            f"\n{metrics['guard']['method']}: fusecpath in {chosen.count('fusecpath')} of {len(chosen)} folds,"
+            f"\n{metrics['guard']['method']}: {guard_picks(metrics['guard'])},"
             " a single-FM model in the others (by inner validation)"
         )
     table = Table(title=title, caption=caption)
