@@ -126,6 +126,7 @@ def test_seeds_give_intervals_every_fold_score_and_paired_comparisons(cohort, tm
     assert [(c["seed"], c["fold"]) for c in guard["chosen"]] == [(s, f) for s in (0, 1) for f in range(3)]
     for i, c in enumerate(guard["chosen"]):
         assert c["method"] in guard["candidates"]
+        assert set(c["validation"]) == set(guard["candidates"])
         chosen_score = metrics["methods"][c["method"]]["auroc"]["folds"][i]
         assert metrics["methods"][GUARD]["auroc"]["folds"][i] == pytest.approx(chosen_score, nan_ok=True)
     kept = sum(c["method"] == "fusecpath" for c in guard["chosen"])
@@ -301,3 +302,5 @@ def test_the_guard_takes_the_better_validation_score_and_keeps_fusecpath_on_a_ti
     ]
     chosen = [(j["fold"], j["chosen"], j["method"]) for j in guard_jobs(done, ["abmil-uni"])]
     assert chosen == [(0, "abmil-uni", GUARD), (1, "fusecpath", GUARD), (2, "abmil-uni", GUARD)]
+    first = guard_jobs(done, ["abmil-uni"])[0]["validation"]  # every candidate's score is kept, loss positive
+    assert first == {"fusecpath": {"metric": 0.7, "loss": 0.6}, "abmil-uni": {"metric": 0.9, "loss": 0.5}}

@@ -339,7 +339,8 @@ def single_fm_names(names: Sequence[str], models: Sequence[str], patch_fms: Sequ
 def guard_jobs(done: list[dict[str, Any]], candidates: Sequence[str]) -> list[dict[str, Any]]:
     """For every (seed, fold), the ``fusecpath`` job or the candidate job with the better inner-validation
     score (the training loop's: metric, then loss, at the kept epoch; a tie keeps ``fusecpath``), as a
-    job of method ``GUARD`` with the chosen method under ``chosen``. Only the training fold's
+    job of method ``GUARD`` with the chosen method under ``chosen`` and every candidate's score under
+    ``validation``. Only the training fold's
     validation split decides, so its test scores are a nested estimate of fuse-or-not."""
     pool: dict[tuple[int, int], list[dict[str, Any]]] = {}
     for job in done:
@@ -349,7 +350,8 @@ def guard_jobs(done: list[dict[str, Any]], candidates: Sequence[str]) -> list[di
     for jobs in pool.values():
         jobs.sort(key=lambda j: j["method"] != "fusecpath")  # fusecpath first: max keeps the first tie
         best = max(jobs, key=lambda j: j["val"])
-        out.append({**best, "method": GUARD, "chosen": best["method"]})
+        seen = {j["method"]: {"metric": j["val"][0], "loss": -j["val"][1]} for j in jobs}
+        out.append({**best, "method": GUARD, "chosen": best["method"], "validation": seen})
     return out
 
 
@@ -524,7 +526,10 @@ def fuse(
             "method": GUARD,
             "candidates": ["fusecpath", *singles],
             "rule": "per (seed, fold): the best inner-validation score (metric, then loss) at the kept epoch",
-            "chosen": [{"seed": j["seed"], "fold": j["fold"], "method": j["chosen"]} for j in guarded],
+            "chosen": [
+                {"seed": j["seed"], "fold": j["fold"], "method": j["chosen"], "validation": j["validation"]}
+                for j in guarded
+            ],
         }
     predictions, plot = out / "predictions.csv", out / PLOT_NAMES[task]
     if dist.is_main:
