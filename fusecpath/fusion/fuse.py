@@ -340,8 +340,8 @@ def guard_jobs(done: list[dict[str, Any]], candidates: Sequence[str]) -> list[di
     """For every (seed, fold), the ``fusecpath`` job or the candidate job with the better inner-validation
     score (the training loop's: metric, then loss, at the kept epoch; a tie keeps ``fusecpath``), as a
     job of method ``GUARD`` with the chosen method under ``chosen`` and every candidate's score under
-    ``validation``. Only the training fold's
-    validation split decides, so its test scores are a nested estimate of fuse-or-not."""
+    ``validation``. Only the training fold's validation split decides, so its test scores are a nested
+    estimate of fuse-or-not."""
     pool: dict[tuple[int, int], list[dict[str, Any]]] = {}
     for job in done:
         if job["method"] == "fusecpath" or job["method"] in candidates:
