@@ -15,7 +15,7 @@ from fusecpath.api import fm_records
 from fusecpath.features.store import feature_path, open_features
 from fusecpath.fusion import FusedModel, FuseOptions, fuse, predict_slide
 from fusecpath.fusion.cohort import cluster_key
-from fusecpath.fusion.fuse import GUARD, guard_jobs
+from fusecpath.fusion.fuse import BEST, GUARD, baseline_names, guard_jobs
 from fusecpath.report.table import guard_picks
 from fusecpath.synthetic.features import write_feature_store
 from fusecpath.training.labels import LabelsError
@@ -118,19 +118,28 @@ def test_seeds_give_intervals_every_fold_score_and_paired_comparisons(cohort, tm
     folds = json.loads((tmp_path / "run" / "folds.json").read_text())
     assert {f["seed"] for f in folds} == {0, 1}
     assert len(result.predictions.read_text().splitlines()) == 1 + 2 * 12 * len(metrics["methods"])
-    trained = set(metrics["methods"]) - {GUARD}  # the guard picks among trained jobs: no epochs of its own
+    trained = set(metrics["methods"]) - {GUARD, BEST}  # the guards pick among trained jobs: no epochs
     assert seen[-1][0] == seen[-1][1] == 2 * 3 * len(trained)
-    # the guard: every (seed, fold) took fusecpath or a single-FM model, and its scores are that job's
-    guard = metrics["guard"]
-    assert guard["candidates"] == ["fusecpath", "r2tmil-hed-stain", "r2tmil-gabor-texture"]
-    assert [(c["seed"], c["fold"]) for c in guard["chosen"]] == [(s, f) for s in (0, 1) for f in range(3)]
-    for i, c in enumerate(guard["chosen"]):
-        assert c["method"] in guard["candidates"]
-        assert set(c["validation"]) == set(guard["candidates"])
-        chosen_score = metrics["methods"][c["method"]]["auroc"]["folds"][i]
-        assert metrics["methods"][GUARD]["auroc"]["folds"][i] == pytest.approx(chosen_score, nan_ok=True)
-    kept = sum(c["method"] == "fusecpath" for c in guard["chosen"])
-    assert guard_picks(guard) == f"fusecpath in {kept} of 6 folds"
+    # each guard: every (seed, fold) took fusecpath or one of its candidates, and its scores are that job's
+    guards = metrics["guards"]
+    assert guards[GUARD]["candidates"] == ["fusecpath", "r2tmil-hed-stain", "r2tmil-gabor-texture"]
+    assert guards[BEST]["candidates"] == [
+        "fusecpath",
+        "r2tmil-hed-stain",
+        "r2tmil-gabor-texture",
+        "r2tmil-concat",
+        "meanpool-concat",
+        "linear-mean-hed-stain",  # a slide FM's linear probe is a baseline too
+    ]
+    for name, guard in guards.items():
+        assert [(c["seed"], c["fold"]) for c in guard["chosen"]] == [(s, f) for s in (0, 1) for f in range(3)]
+        for i, c in enumerate(guard["chosen"]):
+            assert c["method"] in guard["candidates"]
+            assert set(c["validation"]) == set(guard["candidates"])
+            chosen_score = metrics["methods"][c["method"]]["auroc"]["folds"][i]
+            assert metrics["methods"][name]["auroc"]["folds"][i] == pytest.approx(chosen_score, nan_ok=True)
+        kept = sum(c["method"] == "fusecpath" for c in guard["chosen"])
+        assert guard_picks(guard) == f"fusecpath in {kept} of 6 folds"
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["options"]["seeds"] == [0, 1] and run["options"]["preset"] == "custom"
 
@@ -302,5 +311,17 @@ def test_the_guard_takes_the_better_validation_score_and_keeps_fusecpath_on_a_ti
     ]
     chosen = [(j["fold"], j["chosen"], j["method"]) for j in guard_jobs(done, ["abmil-uni"])]
     assert chosen == [(0, "abmil-uni", GUARD), (1, "fusecpath", GUARD), (2, "abmil-uni", GUARD)]
+    best = [j["chosen"] for j in guard_jobs(done, ["abmil-uni", "abmil-concat"], BEST)]
+    assert best == ["abmil-concat", "fusecpath", "abmil-uni"]
     first = guard_jobs(done, ["abmil-uni"])[0]["validation"]  # every candidate's score is kept, loss positive
     assert first == {"fusecpath": {"metric": 0.7, "loss": 0.6}, "abmil-uni": {"metric": 0.9, "loss": 0.5}}
+
+
+def test_the_best_guard_takes_every_baseline_but_not_fusecpath_or_its_ablations():
+    names = ["fusecpath", "fusecpath-random-bags", "fusecpath-no-distill", "abmil-uni", "abmil-concat"]
+    assert baseline_names([*names, "meanpool-concat", "linear-titan"]) == [
+        "abmil-uni",
+        "abmil-concat",
+        "meanpool-concat",
+        "linear-titan",
+    ]

@@ -36,7 +36,8 @@ from fusecpath.training.stats import corrected_interval, paired_difference
 from fusecpath.training.tasks import KINDS, Task
 
 PLOT_NAMES = {"classification": "roc.png", "regression": "scatter.png", "survival": "km.png"}
-GUARD = "fusecpath-or-single"  # per fold, the fused model or a single-FM model, by inner validation
+GUARD = "fusecpath-or-single"  # per fold, the fused model or a single-FM MIL model, by inner validation
+BEST = "fusecpath-or-best"  # per fold, the fused model or any trained baseline: model selection
 BASELINE_MODELS = ("r2tmil", "abmil", "transmil", "clam", "dsmil")
 PRESETS = ("paper", "fast")
 log = logging.getLogger("fusecpath.fuse")
@@ -336,10 +337,17 @@ def single_fm_names(names: Sequence[str], models: Sequence[str], patch_fms: Sequ
     return [n for n in names if n in wanted]
 
 
-def guard_jobs(done: list[dict[str, Any]], candidates: Sequence[str]) -> list[dict[str, Any]]:
+def baseline_names(names: Sequence[str]) -> list[str]:
+    """The run's trained baselines: every method but FuseCPath and its ablations."""
+    return [n for n in names if n != "fusecpath" and not n.startswith("fusecpath-")]
+
+
+def guard_jobs(
+    done: list[dict[str, Any]], candidates: Sequence[str], name: str = GUARD
+) -> list[dict[str, Any]]:
     """For every (seed, fold), the ``fusecpath`` job or the candidate job with the better inner-validation
     score (the training loop's: metric, then loss, at the kept epoch; a tie keeps ``fusecpath``), as a
-    job of method ``GUARD`` with the chosen method under ``chosen`` and every candidate's score under
+    job of method ``name`` with the chosen method under ``chosen`` and every candidate's score under
     ``validation``. Only the training fold's validation split decides, so its test scores are a nested
     estimate of fuse-or-not."""
     pool: dict[tuple[int, int], list[dict[str, Any]]] = {}
@@ -351,7 +359,7 @@ def guard_jobs(done: list[dict[str, Any]], candidates: Sequence[str]) -> list[di
         jobs.sort(key=lambda j: j["method"] != "fusecpath")  # fusecpath first: max keeps the first tie
         best = max(jobs, key=lambda j: j["val"])
         seen = {j["method"]: {"metric": j["val"][0], "loss": -j["val"][1]} for j in jobs}
-        out.append({**best, "method": GUARD, "chosen": best["method"], "validation": seen})
+        out.append({**best, "method": name, "chosen": best["method"], "validation": seen})
     return out
 
 
@@ -479,10 +487,11 @@ def fuse(
     order = {(seed, f, names[m]): i for i, (seed, f, m) in enumerate(jobs)}
     done.sort(key=lambda job: order[job["seed"], job["fold"], job["method"]])
     singles = single_fm_names(names, options.models, [fm["name"] for fm in patch_fms])
-    guarded = guard_jobs(done, singles) if singles and len(patch_fms) > 1 else []
-    if guarded:
-        names.append(GUARD)
-        done += guarded
+    guards = {GUARD: singles, BEST: baseline_names(names)} if singles and len(patch_fms) > 1 else {}
+    guarded = {guard: guard_jobs(done, candidates, guard) for guard, candidates in guards.items()}
+    for guard, picks in guarded.items():
+        names.append(guard)
+        done += picks
 
     ids = np.array(lab.slide_ids)
     per_fold: dict[str, dict[str, list[float]]] = {n: {k: [] for k in the_task.metric_names} for n in names}
@@ -522,14 +531,21 @@ def fuse(
         "comparisons": compare(per_fold, ratio),
     }
     if guarded:
-        metrics["guard"] = {
-            "method": GUARD,
-            "candidates": ["fusecpath", *singles],
-            "rule": "per (seed, fold): the best inner-validation score (metric, then loss) at the kept epoch",
-            "chosen": [
-                {"seed": j["seed"], "fold": j["fold"], "method": j["chosen"], "validation": j["validation"]}
-                for j in guarded
-            ],
+        metrics["guards"] = {
+            guard: {
+                "candidates": ["fusecpath", *guards[guard]],
+                "rule": "per (seed, fold): the best inner-validation score (metric, then loss) at the kept epoch",
+                "chosen": [
+                    {
+                        "seed": j["seed"],
+                        "fold": j["fold"],
+                        "method": j["chosen"],
+                        "validation": j["validation"],
+                    }
+                    for j in picks
+                ],
+            }
+            for guard, picks in guarded.items()
         }
     predictions, plot = out / "predictions.csv", out / PLOT_NAMES[task]
     if dist.is_main:

@@ -34,11 +34,8 @@ def results_table(metrics: dict[str, Any]):
         f"{'s' if len(seeds) != 1 else ''} — mean [95 % interval]"
     )
     caption = f"Δ: fusecpath − method on {key}, paired; * interval excludes 0"
-    if "guard" in metrics:
-        caption += (
-            f"\n{metrics['guard']['method']}: {guard_picks(metrics['guard'])},"
-            " a single-FM model in the others (by inner validation)"
-        )
+    for guard, record in metrics.get("guards", {}).items():
+        caption += f"\n{guard}: {guard_picks(record)}, another candidate in the others (by inner validation)"
     table = Table(title=title, caption=caption)
     table.add_column("method")
     for name in names:
