@@ -6,8 +6,9 @@
    the two markers' fractions: one FM alone says little, the two together say it;
 2. ``fuse`` with the fast preset (small dims): FuseCPath, its ablations (no distillation, random bags),
    R²T-MIL, ABMIL, TransMIL, CLAM and DSMIL on each FM and on the concatenation, mean pooling and the
-   linear probe, all on the same 3 patient-level folds, repeated for 3 seeds, and the guard
-   ``fusecpath-or-single`` (per fold, FuseCPath or a single-FM model, by inner validation);
+   linear probe, all on the same 3 patient-level folds, repeated for 3 seeds, and the guards
+   ``fusecpath-or-single`` and ``fusecpath-or-best`` (per fold, FuseCPath or a single-FM model, or any
+   baseline, by inner validation);
 3. the table: every method's AUROC with its 95 % interval (corrected resampled t over seeds x folds)
    and its paired difference from FuseCPath, starred where that interval excludes 0.
 
