@@ -77,9 +77,12 @@ def assert_same_store(a: Path, b: Path) -> None:
         assert left[slide].keys() == right[slide].keys(), slide
         assert np.array_equal(left[slide]["coords"], right[slide]["coords"]), slide
         for name, value in left[slide].items():
-            # the same CPU kernels in another process: equal up to float summation order
+            # Equal up to float rounding. hed-stain's histograms and quantiles are step functions of
+            # the pixels: a CI run once moved 2 of a patch's 16,384 pixels across a bin edge between
+            # two processes on one machine (|diff| 1.2e-4), so the bound is 16 pixels' worth, far
+            # below what a wrong patch, order or geometry changes (> 1e-2).
             np.testing.assert_allclose(
-                value, right[slide][name], rtol=1e-5, atol=1e-6, err_msg=f"{slide} {name}"
+                value, right[slide][name], rtol=1e-5, atol=1e-3, err_msg=f"{slide} {name}"
             )
 
 
