@@ -3,6 +3,7 @@ baseline's paired difference from FuseCPath on the selection metric (* where its
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 SELECTION = {"classification": "auroc", "regression": "pearson", "survival": "c_index"}
@@ -16,9 +17,12 @@ def _cell(value: dict[str, Any]) -> str:
 
 
 def guard_picks(guard: dict[str, Any]) -> str:
-    """How often the guard kept the fused model: "fusecpath in X of N folds"."""
-    chosen = [c["method"] for c in guard["chosen"]]
-    return f"fusecpath in {chosen.count('fusecpath')} of {len(chosen)} folds"
+    """How often the guard kept the fused model, and what it took instead, most often first:
+    "fusecpath in X of N folds; abmil-uni Y, ..."."""
+    chosen = Counter(c["method"] for c in guard["chosen"])
+    kept = chosen.pop("fusecpath", 0)
+    others = ", ".join(f"{name} {count}" for name, count in chosen.most_common())
+    return f"fusecpath in {kept} of {kept + chosen.total()} folds" + (f"; {others}" if others else "")
 
 
 def results_table(metrics: dict[str, Any]):
@@ -35,7 +39,7 @@ def results_table(metrics: dict[str, Any]):
     )
     caption = f"Δ: fusecpath − method on {key}, paired; * interval excludes 0"
     for guard, record in metrics.get("guards", {}).items():
-        caption += f"\n{guard}: {guard_picks(record)}, another candidate in the others (by inner validation)"
+        caption += f"\n{guard} (by inner validation): {guard_picks(record)}"
     table = Table(title=title, caption=caption)
     table.add_column("method")
     for name in names:
