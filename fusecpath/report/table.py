@@ -22,7 +22,7 @@ def guard_picks(guard: dict[str, Any]) -> str:
     chosen = Counter(c["method"] for c in guard["chosen"])
     kept = chosen.pop("fusecpath", 0)
     others = ", ".join(f"{name} {count}" for name, count in chosen.most_common())
-    return f"fusecpath in {kept} of {kept + chosen.total()} folds" + (f"; {others}" if others else "")
+    return f"fusecpath in {kept} of {len(guard['chosen'])} folds" + (f"; {others}" if others else "")
 
 
 def results_table(metrics: dict[str, Any]):
